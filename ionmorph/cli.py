@@ -1,0 +1,48 @@
+"""The ``ionmorph`` command line: one sub-command per job, each defined beside the code it drives.
+
+Every module listed in :data:`COMMAND_MODULES` exposes ``add_cli(subparsers)``, which adds its
+sub-command(s) and sets ``func`` (called with the parsed arguments, returning an exit code).
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from .errors import IonMorphError
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "ionmorph.msi_cli",        # info, images
+    "ionmorph.synth.cli",      # simulate, corpus
+    "ionmorph.pick_cli",       # pick, classify
+    "ionmorph.train",          # train
+    "ionmorph.convert",        # convert-checkpoint
+)
+
+
+def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, prog: str = "ionmorph") -> argparse.ArgumentParser:
+    """Build the argument parser from the command modules."""
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0] if __doc__ else None)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in modules:
+        importlib.import_module(name).add_cli(sub)
+    return parser
+
+
+def run(argv: list[str] | None, modules: tuple[str, ...], prog: str) -> int:
+    """Parse ``argv`` and run the chosen sub-command; ionmorph errors print one clear line."""
+    args = build_parser(modules, prog).parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (IonMorphError, FileNotFoundError, FileExistsError) as exc:
+        print(f"{prog}: error: {exc}", file=sys.stderr)
+        return 2
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``ionmorph`` command."""
+    return run(argv, COMMAND_MODULES, "ionmorph")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

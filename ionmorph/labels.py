@@ -1,0 +1,114 @@
+"""The six morphology classes and the published label CSV format (SPEC 2 and 4)."""
+from __future__ import annotations
+
+import csv
+import io
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Iterable
+
+from .errors import LabelFormatError
+from .fileio import atomic_write_text
+
+#: The six ion-image classes, in model output index order.
+CLASSES: tuple[str, ...] = (
+    "structured",
+    "weak_structured",
+    "localized",
+    "fragmented",
+    "unstructured",
+    "negative",
+)
+#: Classes whose probabilities add up to the informative score by default (SPEC 5).
+DEFAULT_INFORMATIVE: tuple[str, ...] = ("structured", "localized", "negative")
+#: Label shares of the published training data (SPEC 2), used as the simulator's default mix.
+PUBLISHED_CLASS_SHARES: dict[str, float] = {
+    "structured": 0.371,
+    "weak_structured": 0.108,
+    "localized": 0.138,
+    "fragmented": 0.111,
+    "unstructured": 0.148,
+    "negative": 0.124,
+}
+#: The published dataset split (SPEC 4); datasets not listed are training data.
+PUBLISHED_SPLIT: dict[str, tuple[str, ...]] = {
+    "val": (
+        "2017-09-25_19h48m56s",
+        "2023-07-04_10h26m22s",
+        "2025-05-20_08h21m56s",
+        "2025-06-18_03h24m09s",
+        "2025-09-24_18h51m29s",
+    ),
+    "test": (
+        "2016-10-01_12h21m40s",
+        "2016-10-01_12h27m29s",
+        "2016-10-25_14h30m16s",
+        "2017-03-10_19h59m17s",
+        "2017-03-17_17h20m49s",
+    ),
+}
+LABEL_COLUMNS: tuple[str, ...] = ("filename", "mz", "min_fdr", "databases", "label")
+
+
+def class_index(name: str) -> int:
+    """Index of a class name; raises ValueError naming the valid classes."""
+    try:
+        return CLASSES.index(name)
+    except ValueError:
+        raise ValueError(f"unknown class {name!r}; expected one of {', '.join(CLASSES)}") from None
+
+
+@dataclass(frozen=True)
+class LabelRow:
+    """One labelled ion image of a dataset."""
+
+    filename: str
+    mz: float
+    label: str
+    min_fdr: float = float("nan")
+    databases: tuple[str, ...] = field(default_factory=tuple)
+
+
+def read_label_csv(path: str | os.PathLike) -> list[LabelRow]:
+    """Read a label CSV in the published format (``filename,mz,min_fdr,databases,label``)."""
+    path = Path(path)
+    if not path.is_file():
+        raise LabelFormatError(path, "label file not found")
+    with path.open(newline="", encoding="utf-8") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("filename", "mz", "label") if c not in (reader.fieldnames or [])]
+        if missing:
+            raise LabelFormatError(path, f"missing column(s) {', '.join(missing)}; header is {reader.fieldnames}")
+        rows = []
+        for line_no, rec in enumerate(reader, start=2):
+            try:
+                mz = float(rec["mz"])
+            except (TypeError, ValueError):
+                raise LabelFormatError(path, f"line {line_no}: m/z {rec['mz']!r} is not a number") from None
+            label = (rec["label"] or "").strip()
+            if label not in CLASSES:
+                raise LabelFormatError(path, f"line {line_no}: label {label!r} is not one of {', '.join(CLASSES)}")
+            fdr = rec.get("min_fdr") or ""
+            dbs = rec.get("databases") or ""
+            rows.append(
+                LabelRow(
+                    filename=rec["filename"],
+                    mz=mz,
+                    label=label,
+                    min_fdr=float(fdr) if fdr.strip() else float("nan"),
+                    databases=tuple(d.strip() for d in dbs.split(",") if d.strip()),
+                )
+            )
+    return rows
+
+
+def write_label_csv(path: str | os.PathLike, rows: Iterable[LabelRow]) -> Path:
+    """Write label rows in the published format, atomically."""
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(LABEL_COLUMNS)
+    for r in rows:
+        writer.writerow([r.filename, repr(float(r.mz)), "" if r.min_fdr != r.min_fdr else r.min_fdr,
+                         ",".join(r.databases), r.label])
+    return atomic_write_text(path, buf.getvalue())
