@@ -36,3 +36,7 @@ class LabelFormatError(IonMorphError, ValueError):
         self.path = str(path)
         self.problem = problem
         super().__init__(f"{self.path}: {problem}")
+
+
+class InputError(IonMorphError, ValueError):
+    """An array or argument passed to an ionmorph function is invalid (wrong shape, type or value)."""

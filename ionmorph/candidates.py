@@ -1,0 +1,194 @@
+"""Candidate m/z values for peak picking: detected in the mean spectrum, or given by the user.
+
+Detection (:func:`detect_peaks`) works on any mean spectrum, profile or centroid:
+
+1. baseline: a morphological opening (rolling minimum then maximum) over ``baseline_window``
+   points is subtracted;
+2. noise: floor and level from :func:`noise_stats` (median and scaled MAD for profile spectra;
+   0 and the median non-zero value for centroid spectra that are mostly exact zeros);
+3. peaks: local maxima whose height above the noise floor and whose prominence both reach
+   ``snr`` x noise level (every positive local maximum when the noise level is 0);
+4. centroid: the vertex of a parabola through the log intensities of the top three points
+   (exact for Gaussian profile peaks; a lone centroid bin keeps its own m/z);
+5. merging: neighbouring centroids closer than ``ppm`` are merged (single linkage) into their
+   height-weighted mean m/z, keeping the largest height;
+6. cap: the ``max_peaks`` highest peaks are kept; the result is sorted by m/z.
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import InputError
+
+#: MAD to standard deviation for normally distributed noise.
+_MAD_TO_SD = 1.4826
+
+
+def baseline_correct(intensity: np.ndarray, window: int = 101) -> np.ndarray:
+    """Intensity minus its morphological opening over ``window`` points (never negative)."""
+    from scipy import ndimage
+
+    y = np.asarray(intensity, dtype=np.float64)
+    return y - ndimage.grey_opening(y, size=max(1, min(int(window), y.size)))
+
+
+def noise_stats(corrected: np.ndarray) -> tuple[float, float]:
+    """Robust noise floor and noise level of a baseline-corrected spectrum.
+
+    Profile spectra: the opening sits on the noise minima, so the floor is the median and the
+    level the scaled MAD of the corrected spectrum. Centroid spectra on a common axis (more than
+    half of the points exactly 0): the floor is 0 and the level the median non-zero value, since
+    most non-zero bins hold sporadic noise peaks. Both are 0 for an all-zero spectrum.
+    """
+    y = np.asarray(corrected, dtype=np.float64)
+    if np.count_nonzero(y) * 2 < y.size:
+        nonzero = y[y != 0]
+        return 0.0, float(np.median(np.abs(nonzero))) if nonzero.size else 0.0
+    floor = float(np.median(y))
+    return floor, float(_MAD_TO_SD * np.median(np.abs(y - floor)))
+
+
+def _validate_spectrum(mz: np.ndarray, intensity: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    mz = np.asarray(mz, dtype=np.float64)
+    y = np.asarray(intensity, dtype=np.float64)
+    if mz.ndim != 1 or mz.shape != y.shape:
+        raise InputError(f"mean spectrum m/z {mz.shape} and intensity {y.shape} must be 1D of equal length")
+    if not np.all(np.isfinite(mz)) or np.any(np.diff(mz) <= 0):
+        raise InputError("mean spectrum m/z axis must be finite and strictly increasing")
+    return mz, np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+
+
+def _centroids(mz: np.ndarray, y: np.ndarray, idx: np.ndarray) -> np.ndarray:
+    """Parabolic (log-intensity) vertex of each peak ``idx``, interpolated on the m/z axis."""
+    left = np.clip(idx - 1, 0, y.size - 1)
+    right = np.clip(idx + 1, 0, y.size - 1)
+    a, b, c = y[left], y[idx], y[right]
+    tiny = np.finfo(np.float64).tiny
+    la, lb, lc = (np.log(np.maximum(v, tiny)) for v in (a, b, c))
+    usable = (a > 0) & (c > 0) & (b > 0)
+    la, lc = np.where(usable, la, lb), np.where(usable, lc, lb)  # a lone bin keeps its position
+    denom = la - 2 * lb + lc
+    with np.errstate(divide="ignore", invalid="ignore"):
+        delta = np.where(denom < 0, 0.5 * (la - lc) / denom, 0.0)
+    delta = np.clip(delta, -0.5, 0.5)
+    return np.interp(idx + delta, np.arange(mz.size), mz)
+
+
+def merge_within_ppm(mz: np.ndarray, height: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Merge sorted centroids closer than ``ppm`` into height-weighted means (single linkage).
+
+    Returns the merged m/z and the largest height of each group.
+    """
+    mz = np.asarray(mz, dtype=np.float64)
+    height = np.asarray(height, dtype=np.float64)
+    if mz.size == 0:
+        return mz, height
+    gap_ok = np.diff(mz) <= mz[1:] * ppm * 1e-6
+    group = np.concatenate([[0], np.cumsum(~gap_ok)])
+    w = np.maximum(height, np.finfo(np.float64).tiny)
+    merged = np.bincount(group, weights=mz * w) / np.bincount(group, weights=w)
+    top = np.full(group[-1] + 1, -np.inf)
+    np.maximum.at(top, group, height)
+    return merged, top
+
+
+def detect_peaks(
+    mz: np.ndarray,
+    intensity: np.ndarray,
+    *,
+    snr: float = 3.0,
+    ppm: float = 10.0,
+    max_peaks: int | None = 2000,
+    baseline_window: int = 101,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Peaks of a mean spectrum (module docstring); returns (m/z sorted, SNR) as float64."""
+    from scipy import signal
+
+    mz, y = _validate_spectrum(mz, intensity)
+    if y.size < 3:
+        return np.empty(0), np.empty(0)
+    corrected = baseline_correct(y, baseline_window)
+    floor, noise = noise_stats(corrected)
+    above = corrected - floor
+    level = snr * noise if noise > 0 else np.finfo(np.float64).tiny
+    idx, _ = signal.find_peaks(above, height=level, prominence=level)
+    cmz = _centroids(mz, y, idx)
+    height = above[idx] / (noise if noise > 0 else 1.0)
+    cmz, height = merge_within_ppm(cmz, height, ppm)
+    if max_peaks is not None and cmz.size > max_peaks:
+        keep = np.sort(np.argsort(-height, kind="stable")[:max_peaks])
+        cmz, height = cmz[keep], height[keep]
+    return cmz, height
+
+
+def _user_list(values: Sequence[float] | np.ndarray, source: str) -> np.ndarray:
+    arr = np.asarray(values, dtype=np.float64).ravel()
+    bad = ~np.isfinite(arr) | (arr <= 0)
+    if bad.any():
+        raise InputError(f"{source}: m/z values must be finite and positive; bad: {arr[bad][:5].tolist()}")
+    return np.unique(arr)
+
+
+def candidate_mz(
+    data: Any,
+    *,
+    snr: float = 3.0,
+    ppm: float = 10.0,
+    max_peaks: int | None = 2000,
+    mz: Sequence[float] | np.ndarray | None = None,
+    labels: str | os.PathLike | None = None,
+    min_mz: float | None = None,
+    max_mz: float | None = None,
+) -> np.ndarray:
+    """Candidate m/z values of a dataset (float64, sorted ascending, unique).
+
+    Parameters
+    ----------
+    data : ionmorph.msi.MSIData or None
+        The dataset; its ``mean_spectrum()`` is searched for peaks unless ``mz`` or ``labels`` is
+        given (then ``data`` may be None, else its ``mz_range`` filters the list with a warning).
+    snr, ppm, max_peaks : float, float, int or None
+        Detection settings (see :func:`detect_peaks`); ``max_peaks`` caps detection only.
+    mz : sequence of float, optional
+        A user list of m/z values (validated, sorted, duplicates removed).
+    labels : path, optional
+        A label CSV in the published format (SPEC 4); its ``mz`` column is the list.
+    min_mz, max_mz : float, optional
+        Keep only candidates inside this range (applied before the detection cap).
+    """
+    if mz is not None and labels is not None:
+        raise InputError("give either mz= or labels=, not both")
+    if mz is not None or labels is not None:
+        if labels is not None:
+            from .labels import read_label_csv
+
+            out = _user_list([row.mz for row in read_label_csv(labels)], str(labels))
+        else:
+            out = _user_list(mz, "mz list")
+        if data is not None:
+            lo, hi = data.mz_range
+            inside = (out >= lo) & (out <= hi)
+            if not inside.all():
+                warnings.warn(f"{int((~inside).sum())} candidate m/z outside the data's range "
+                              f"{lo:.4f}-{hi:.4f} dropped", stacklevel=2)
+            out = out[inside]
+    else:
+        if data is None:
+            raise InputError("candidate_mz needs data (for peak detection) or an mz= / labels= list")
+        spec_mz, spec_int = data.mean_spectrum()
+        spec_mz, spec_int = np.asarray(spec_mz), np.asarray(spec_int)
+        keep = np.ones(spec_mz.shape, dtype=bool)
+        if min_mz is not None:
+            keep &= spec_mz >= min_mz
+        if max_mz is not None:
+            keep &= spec_mz <= max_mz
+        out, _ = detect_peaks(spec_mz[keep], spec_int[keep], snr=snr, ppm=ppm, max_peaks=max_peaks)
+    if min_mz is not None:
+        out = out[out >= min_mz]
+    if max_mz is not None:
+        out = out[out <= max_mz]
+    return out

@@ -1,0 +1,142 @@
+"""Tests of ionmorph.candidates: peak detection on synthetic and real mean spectra, user lists."""
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from ionmorph.candidates import candidate_mz, detect_peaks, merge_within_ppm, noise_stats
+from ionmorph.errors import InputError, LabelFormatError
+from ionmorph.labels import LabelRow, write_label_csv
+
+TRUE_MZ = np.array([312.2041, 455.3317, 455.4101, 600.9, 788.6134])
+HEIGHTS = np.array([50.0, 30.0, 20.0, 8.0, 100.0])
+
+
+class FakeData:
+    """Stands in for MSIData: only the documented ``mean_spectrum`` and ``mz_range``."""
+
+    def __init__(self, mz: np.ndarray, intensity: np.ndarray) -> None:
+        self._spec = (mz, intensity)
+        self.mz_range = (float(mz[0]), float(mz[-1]))
+        self.mode = "continuous"
+
+    def mean_spectrum(self) -> tuple[np.ndarray, np.ndarray]:
+        return self._spec
+
+
+def _profile(seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Gaussian profile peaks (FWHM ~0.02 Da at 0.004 Da spacing) on a sloped baseline + noise."""
+    rng = np.random.default_rng(seed)
+    mz = np.arange(300.0, 800.0, 0.004)
+    sigma = 0.02 / 2.355
+    y = 5.0 + 0.01 * (mz - 300)
+    for m, h in zip(TRUE_MZ, HEIGHTS):
+        sel = np.abs(mz - m) < 10 * sigma
+        y[sel] += h * np.exp(-0.5 * ((mz[sel] - m) / sigma) ** 2)
+    return mz, y + rng.normal(0, 1.0, mz.size)
+
+
+def test_profile_peaks_found_and_centroided():
+    mz, y = _profile()
+    found, snr = detect_peaks(mz, y, snr=5, ppm=5)
+    assert found.size == TRUE_MZ.size
+    # strong peaks: centroids within 0.4 of the 0.004 Da sampling step; the weak (SNR 8) one
+    # is noise-limited, within one step
+    np.testing.assert_allclose(found[[0, 1, 2, 4]], TRUE_MZ[[0, 1, 2, 4]], atol=0.0015)
+    assert abs(found[3] - TRUE_MZ[3]) < 0.004
+    assert np.argmax(snr) == 4 and snr.min() > 5
+    assert np.all(np.diff(found) > 0)
+
+
+def test_noise_stats_is_robust():
+    rng = np.random.default_rng(1)
+    y = rng.normal(0, 2.0, 20000)
+    y[::100] += 1000  # peaks do not inflate the estimate
+    floor, noise = noise_stats(y + 7.0)
+    assert floor == pytest.approx(7.0, abs=0.1) and noise == pytest.approx(2.0, rel=0.1)
+
+
+def test_merge_within_ppm_weighted():
+    mz, h = merge_within_ppm(np.array([500.0, 500.002, 600.0]), np.array([1.0, 3.0, 2.0]), ppm=10)
+    np.testing.assert_allclose(mz, [500.0015, 600.0])
+    np.testing.assert_allclose(h, [3.0, 2.0])
+    mz, _ = merge_within_ppm(np.array([500.0, 500.01]), np.array([1.0, 1.0]), ppm=10)
+    assert mz.size == 2  # 20 ppm apart stays two
+
+
+def test_centroid_spectrum_merging_and_cap():
+    # centroid data on a common 0.5 mDa axis: mostly zeros, sporadic weak noise peaks
+    rng = np.random.default_rng(2)
+    mz = np.round(np.arange(100.0, 200.0, 0.0005), 6)
+    y = np.zeros_like(mz)
+    y[rng.choice(mz.size, 3000, replace=False)] = rng.exponential(1.0, 3000)
+    true = {120.0: 40.0, 120.001: 60.0, 150.0: 50.0, 170.0: 70.0, 190.0: 80.0}
+    for m, h in true.items():
+        i = np.searchsorted(mz, m)
+        y[i - 1:i + 2] = [0.0, h, 0.0]  # lone bins; 120.000 and 120.001 (8.3 ppm) are two maxima
+    found, snr = detect_peaks(mz, y, snr=15, ppm=20)
+    np.testing.assert_allclose(found, [120.0006, 150.0, 170.0, 190.0], atol=1e-6)
+    assert snr.min() > 40
+    two, _ = detect_peaks(mz, y, snr=15, ppm=5)
+    assert two.size == 5
+    capped, _ = detect_peaks(mz, y, snr=15, ppm=20, max_peaks=2)
+    np.testing.assert_allclose(capped, [170.0, 190.0], atol=1e-6)
+
+
+def test_candidate_mz_from_mean_spectrum_with_range_and_cap():
+    data = FakeData(*_profile())
+    out = candidate_mz(data, snr=5, ppm=5)
+    assert out.dtype == np.float64 and out.size == 5
+    out = candidate_mz(data, snr=5, ppm=5, min_mz=400, max_mz=700)
+    np.testing.assert_allclose(out, TRUE_MZ[1:4], atol=0.004)
+    out = candidate_mz(data, snr=5, ppm=5, max_peaks=2)
+    np.testing.assert_allclose(out, TRUE_MZ[[0, 4]], atol=0.0015)
+
+
+def test_user_list_sorted_validated_and_range_checked():
+    data = FakeData(*_profile())
+    np.testing.assert_array_equal(candidate_mz(None, mz=[500.0, 400.0, 500.0]), [400.0, 500.0])
+    with pytest.warns(UserWarning, match="1 candidate"):
+        out = candidate_mz(data, mz=[350.0, 900.0])
+    np.testing.assert_array_equal(out, [350.0])
+    with pytest.raises(InputError, match="finite and positive"):
+        candidate_mz(None, mz=[100.0, np.nan])
+    with pytest.raises(InputError, match="either"):
+        candidate_mz(None, mz=[1.0], labels="x.csv")
+    with pytest.raises(InputError, match="needs data"):
+        candidate_mz(None)
+
+
+def test_label_csv_list(tmp_path):
+    path = tmp_path / "2016-10-01_12h21m40s.csv"
+    rows = [LabelRow("2016-10-01_12h21m40s.imzML", m, "structured") for m in (700.5, 301.25, 455.1)]
+    write_label_csv(path, rows)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        out = candidate_mz(FakeData(*_profile()), labels=path)
+    np.testing.assert_array_equal(out, [301.25, 455.1, 700.5])
+    with pytest.raises(LabelFormatError):
+        candidate_mz(None, labels=tmp_path / "missing.csv")
+
+
+def test_bad_spectrum_raises():
+    with pytest.raises(InputError, match="increasing"):
+        detect_peaks(np.array([1.0, 3.0, 2.0]), np.ones(3))
+    with pytest.raises(InputError, match="equal length"):
+        detect_peaks(np.arange(4.0), np.ones(3))
+
+
+@pytest.mark.realdata
+def test_real_profile_tof_file(realdata):
+    msi = pytest.importorskip("ionmorph.msi")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        data = msi.open_msi(realdata / "m2aia-test" / "test.imzML")
+    out = candidate_mz(data, snr=3, ppm=10)
+    lo, hi = data.mz_range
+    assert 20 < out.size <= 2000 and lo <= out[0] and out[-1] <= hi
+    # the dominant protein peak of this recording lies near m/z 4963.4
+    assert np.min(np.abs(out - 4963.4)) < 1.0
+    assert candidate_mz(data, max_peaks=10).size == 10

@@ -1,0 +1,123 @@
+"""Tests of ionmorph.preprocess: hand-checkable scaling, clipping, masking, resizing."""
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from ionmorph.errors import InputError
+from ionmorph.preprocess import PreprocessConfig, preprocess
+
+
+def _reference(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Straightforward per-image reference of steps 1-4 with np.quantile (no resize)."""
+    x = np.nan_to_num(img.astype(np.float64), nan=0.0)
+    vals = x[mask]
+    hot = vals[vals > vals.max() / 256]
+    clip = np.quantile(hot, 0.99) if hot.size else vals.max()
+    vals = np.minimum(vals, clip)
+    scale = np.quantile(vals, 0.99)
+    scale = scale if scale > 0 else vals.max()
+    out = np.zeros_like(x)
+    out[mask] = np.clip(vals / (scale if scale > 0 else 1.0), 0, 1)
+    return out
+
+
+def test_scaling_and_hotspot_clip_hand_checked():
+    img = np.arange(100, dtype=np.float32).reshape(10, 10)
+    out = preprocess(img, size=10)
+    assert out.shape == (1, 1, 10, 10) and out.dtype == np.float32
+    # hotspot: pixels > 99/256 are 1..99, their 99th percentile is 1 + 0.99 * 98 = 98.02
+    # scale: 99th percentile of 0..98, 98.02, 98.02 -> 98 + 0.01 * 0.02 = 98.0002
+    expected = np.minimum(img, 98.02) / 98.0002
+    np.testing.assert_allclose(out[0, 0], np.clip(expected, 0, 1), rtol=1e-5)
+    assert out.max() == 1.0
+    np.testing.assert_allclose(out[0, 0], _reference(img, np.ones((10, 10), bool)), rtol=1e-5)
+
+
+def test_mask_ignores_unmeasured_pixels():
+    img = np.full((10, 10), 1000.0, dtype=np.float32)  # garbage off the measured area
+    mask = np.zeros((10, 10), dtype=bool)
+    mask[:, :5] = True
+    img[mask] = np.arange(1, 51)
+    out = preprocess(img, mask, size=10)[0, 0]
+    assert np.all(out[~mask] == 0)
+    np.testing.assert_allclose(out, _reference(img, mask), rtol=1e-5)
+    # without the mask the empty pixels would decide the scale
+    assert out[mask].max() == 1.0 and out[mask].min() > 0
+
+
+def test_sparse_image_falls_back_to_max():
+    img = np.zeros((20, 20), dtype=np.float32)
+    img[3, 4], img[10, 11] = 2.0, 4.0
+    out = preprocess(img, size=20)[0, 0]
+    # 99th percentile of the 400 pixels is 0 -> scale by the clipped max 2 + 0.99 * 2 = 3.98
+    assert out[10, 11] == 1.0
+    assert out[3, 4] == pytest.approx(2.0 / 3.98, rel=1e-5)
+    assert np.count_nonzero(out) == 2
+
+
+def test_aspect_ratio_kept_with_centred_padding_downsampling():
+    out = preprocess(np.ones((20, 40), dtype=np.float32), size=20)[0, 0]
+    np.testing.assert_allclose(out[5:15, :], 1.0, atol=1e-6)
+    assert np.all(out[:5] == 0) and np.all(out[15:] == 0)
+
+
+def test_aspect_ratio_kept_upsampling_and_tall_images():
+    out = preprocess(np.ones((10, 5), dtype=np.float32), size=20)[0, 0]
+    np.testing.assert_allclose(out[:, 5:15], 1.0, atol=1e-6)
+    assert np.all(out[:, :5] == 0) and np.all(out[:, 15:] == 0)
+
+
+def test_downsampling_is_antialiased():
+    checker = (np.indices((64, 64)).sum(axis=0) % 2).astype(np.float32)
+    out = preprocess(checker, size=16)[0, 0]
+    np.testing.assert_allclose(out, 0.5, atol=0.05)
+
+
+def test_constant_zero_and_nan_images():
+    stack = np.stack([np.full((8, 8), 3.0), np.zeros((8, 8)), np.full((8, 8), np.nan)]).astype(np.float32)
+    stack[0, 0, 0] = np.inf
+    out = preprocess(stack, size=8)
+    assert np.all(np.isfinite(out))
+    np.testing.assert_allclose(out[0, 0].ravel()[1:], 1.0)
+    assert out[0, 0, 0, 0] == 0.0  # inf counts as missing
+    assert np.all(out[1] == 0) and np.all(out[2] == 0)
+
+
+def test_all_unmeasured_mask_gives_zeros():
+    out = preprocess(np.ones((2, 6, 6)), np.zeros((6, 6), bool), size=4)
+    assert out.shape == (2, 1, 4, 4) and not out.any()
+
+
+def test_batch_equals_per_image():
+    rng = np.random.default_rng(0)
+    stack = rng.gamma(0.5, 10.0, size=(7, 23, 31)).astype(np.float32)
+    stack[2] = 0
+    stack[3, 5, 5] = 1e6  # hotspot
+    mask = rng.random((23, 31)) > 0.2
+    cfg = PreprocessConfig(size=16)
+    batch = preprocess(stack, mask, cfg)
+    single = np.concatenate([preprocess(im, mask, cfg) for im in stack])
+    np.testing.assert_array_equal(batch, single)
+    assert batch.shape == (7, 1, 16, 16) and 0 <= batch.min() and batch.max() <= 1
+
+
+def test_config_roundtrip_and_validation():
+    cfg = PreprocessConfig(size=32, hotspot_quantile=0.98)
+    assert PreprocessConfig.from_dict(json.loads(json.dumps(cfg.to_dict()))) == cfg
+    with pytest.raises(InputError, match="unknown"):
+        PreprocessConfig.from_dict({"size": 3, "colour": 1})
+    with pytest.raises(InputError, match="size"):
+        PreprocessConfig(size=0)
+    with pytest.raises(InputError, match="scale_quantile"):
+        PreprocessConfig(scale_quantile=1.5)
+    assert preprocess(np.ones((4, 4)), config=cfg, size=8).shape == (1, 1, 8, 8)
+
+
+def test_bad_shapes_raise():
+    with pytest.raises(InputError, match="shape"):
+        preprocess(np.ones(5))
+    with pytest.raises(InputError, match="mask shape"):
+        preprocess(np.ones((2, 4, 4)), np.ones((4, 5), bool))
