@@ -1,0 +1,49 @@
+"""ionmorph info / ionmorph images through the ionmorph CLI runner (only this module's commands)."""
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from ionmorph.cli import run
+from msi_testutil import random_spectra, write_imzml
+
+
+def main(argv: list[str]) -> int:
+    """``ionmorph.cli.main`` restricted to ionmorph.msi_cli, so these tests do not need other modules."""
+    return run(argv, ("ionmorph.msi_cli",), "ionmorph")
+
+
+@pytest.fixture()
+def small(tmp_path):
+    _, spectra = random_spectra(6, seed=3)
+    return write_imzml(tmp_path / "small.imzML", spectra, [(x, y) for y in (4, 5) for x in (7, 8, 9)])
+
+
+def test_info_json_and_tic(small, tmp_path, capsys):
+    tic = tmp_path / "out" / "tic.png"
+    assert main(["info", str(small), "--json", "--tic", str(tic)]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["shape"] == [2, 3] and summary["n_pixels"] == 6 and summary["mode"] == "processed"
+    assert summary["mz_dtype"] == "float64" and summary["intensity_dtype"] == "float32"
+    assert 100 <= summary["mz_range"][0] < summary["mz_range"][1] <= 900
+    assert tic.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_info_text_on_real_file(realdata, capsys):
+    assert main(["info", str(realdata / "barley/barley101_peaks.imzML")]) == 0
+    out = capsys.readouterr().out
+    assert "49 x 106" in out and "3422 measured" in out and "continuous" in out and "101-101 points" in out
+
+
+def test_images_grid(small, tmp_path, capsys):
+    out = tmp_path / "grid.png"
+    assert main(["images", str(small), "--mz", "300", "500.5", "--ppm", "20", "-o", str(out)]) == 0
+    assert out.stat().st_size > 1000 and str(out) in capsys.readouterr().out
+    assert not list(tmp_path.glob(".grid.png.*"))  # atomic write leaves no temporary file
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    assert main(["info", str(tmp_path / "missing.imzML")]) == 2
+    err = capsys.readouterr().err
+    assert "missing.imzML: file not found" in err and err.count("\n") == 1
