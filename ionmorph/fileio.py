@@ -39,3 +39,9 @@ def atomic_write_text(path: str | os.PathLike, text: str, overwrite: bool = True
     with atomic_path(path, overwrite=overwrite) as tmp:
         tmp.write_text(text, encoding="utf-8")
     return Path(path)
+
+
+def user_cache_dir(*parts: str) -> Path:
+    """The per-user cache folder ``$IONMORPH_CACHE`` (default ``~/.cache/ionmorph``), joined with ``parts``."""
+    base = Path(os.environ.get("IONMORPH_CACHE") or Path.home() / ".cache" / "ionmorph")
+    return base.joinpath(*parts)

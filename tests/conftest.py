@@ -27,3 +27,11 @@ def realdata() -> Path:
             pytest.fail(msg + "; CI requires them")
         pytest.skip(msg)
     return REALDATA
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _private_user_cache(tmp_path_factory):
+    """Keep test runs out of the real user cache (ONNX exports, ion-image caches): IONMORPH_CACHE -> tmp."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("IONMORPH_CACHE", str(tmp_path_factory.mktemp("user-cache")))
+        yield

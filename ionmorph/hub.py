@@ -1,0 +1,396 @@
+"""Versioned weights for every ionmorph model family, in Hugging Face Hub layout.
+
+A weights folder holds ``config.json`` (the model's :meth:`PretrainedMixin.hub_config` plus a
+top-level ``family``), ``model.safetensors`` and ``README.md`` (the model card).
+
+A name given to :meth:`PretrainedMixin.from_pretrained` resolves, in order, to
+
+1. an existing local folder;
+2. the repo's registry ``weights/registry.json`` (or ``$IONMORPH_WEIGHTS_DIR/registry.json``):
+   published name -> revision tag -> folder under the weights directory, sha256 of its
+   ``model.safetensors`` and the Hub ``repo_id``; a registered revision whose folder is absent is
+   fetched from that repo;
+3. the Hugging Face cache / Hub (``snapshot_download``), offline when ``HF_HUB_OFFLINE`` is set.
+
+The sha256 is checked whenever the registry knows it.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, ClassVar
+
+from .errors import WeightsError
+from .fileio import atomic_write_text
+
+CONFIG_FILE = "config.json"
+WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+REGISTRY_FILE = "registry.json"
+#: Files of a weights folder; a non-empty folder holding anything else is never overwritten.
+FOLDER_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE})
+_DTYPES = ("float16", "float32", None)
+
+
+@dataclass(frozen=True)
+class ResolvedWeights:
+    """Where a name resolved to: the folder, how it was found, and the registry's hash if known."""
+
+    folder: Path
+    source: str
+    name: str
+    revision: str | None = None
+    sha256: str | None = None
+
+
+# ----------------------------------------------------------------------------- registry
+def weights_dir() -> Path:
+    """The weights directory: ``$IONMORPH_WEIGHTS_DIR`` or ``weights/`` at the repository root."""
+    env = os.environ.get("IONMORPH_WEIGHTS_DIR")
+    return Path(env) if env else Path(__file__).resolve().parents[1] / "weights"
+
+
+def load_registry(directory: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The registry of ``directory`` (default :func:`weights_dir`); empty when there is none."""
+    path = Path(directory or weights_dir()) / REGISTRY_FILE
+    if not path.is_file():
+        return {"format": 1, "models": {}}
+    try:
+        reg = json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(reg, dict) or not isinstance(reg.get("models"), dict):
+        raise WeightsError(f"{path}: expected an object with a 'models' mapping")
+    return reg
+
+
+def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(block), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verify_sha256(folder: Path, expected: str) -> None:
+    """Raise :class:`WeightsError` naming the file and both hashes when they differ."""
+    path = folder / WEIGHTS_FILE
+    actual = sha256_file(path)
+    if actual != expected:
+        raise WeightsError(f"{path}: sha256 mismatch: the registry expects {expected}, the file has {actual}; "
+                           "the weights file was changed or corrupted")
+
+
+def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id: str | None = None,
+                     default: bool = True, directory: str | os.PathLike | None = None) -> dict[str, Any]:
+    """Record ``folder`` (under the weights directory) as revision ``tag`` of ``name``, atomically.
+
+    Parameters
+    ----------
+    name, tag : str
+        Published name (e.g. ``"ionmorphnet-convnextv2-tiny"``) and revision tag (``"v0.1.0"``).
+    folder : path-like
+        A weights folder inside the weights directory; its ``model.safetensors`` is hashed.
+    repo_id : str, optional
+        Hub repository of the name (kept from the existing entry when omitted).
+    default : bool
+        Make ``tag`` the default revision of ``name``.
+    directory : path-like, optional
+        Weights directory (default :func:`weights_dir`).
+
+    Returns
+    -------
+    dict
+        The registry entry of ``name``.
+    """
+    root = Path(directory or weights_dir()).resolve()
+    folder = Path(folder).resolve()
+    _check_folder(folder)
+    try:
+        rel = folder.relative_to(root)
+    except ValueError:
+        raise WeightsError(f"{folder}: not inside the weights directory {root}; copy it there first") from None
+    family = _read_config(folder).get("family")
+    reg = load_registry(root)
+    entry = reg["models"].setdefault(name, {"family": family, "repo_id": repo_id, "default": None, "revisions": {}})
+    if repo_id is not None:
+        entry["repo_id"] = repo_id
+    entry["family"] = family
+    entry.setdefault("revisions", {})[tag] = {"folder": rel.as_posix(), "sha256": sha256_file(folder / WEIGHTS_FILE)}
+    if default or not entry.get("default"):
+        entry["default"] = tag
+    atomic_write_text(root / REGISTRY_FILE, json.dumps(reg, indent=2) + "\n")
+    return entry
+
+
+# ----------------------------------------------------------------------------- resolution
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _hf_cache_dir() -> str | None:
+    """The Hub cache from the environment at call time (``HF_HUB_CACHE``, else ``$HF_HOME/hub``)."""
+    if os.environ.get("HF_HUB_CACHE"):
+        return os.environ["HF_HUB_CACHE"]
+    if os.environ.get("HF_HOME"):
+        return str(Path(os.environ["HF_HOME"]) / "hub")
+    return None
+
+
+def _from_hub(repo_id: str, revision: str | None) -> Path:
+    """Download (or find in the cache) the weights files of ``repo_id`` at ``revision``."""
+    from huggingface_hub import snapshot_download
+    from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
+
+    offline = _env_flag("HF_HUB_OFFLINE")
+    try:
+        path = snapshot_download(repo_id, revision=revision, cache_dir=_hf_cache_dir(),
+                                 local_files_only=offline, allow_patterns=sorted(FOLDER_FILES))
+    except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
+        where = "the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline else "the Hugging Face Hub"
+        raise WeightsError(f"weights {repo_id!r} (revision {revision or 'main'}) not found in {where}: "
+                           f"{type(exc).__name__}: {exc}") from None
+    return Path(path)
+
+
+def resolve_weights(name_or_path: str | os.PathLike, revision: str | None = None) -> ResolvedWeights:
+    """Find the weights folder of a local path, a registered name or a Hub repo id.
+
+    Raises
+    ------
+    WeightsError
+        Nothing found (the message lists what was tried) or an unknown revision.
+    """
+    text = str(name_or_path)
+    path = Path(text).expanduser()
+    if path.is_dir():
+        return ResolvedWeights(path, "local", text, revision)
+    reg = load_registry()
+    entry = reg["models"].get(text)
+    if entry is not None:
+        revisions = entry.get("revisions") or {}
+        tag = revision or entry.get("default")
+        if tag in revisions:
+            rec = revisions[tag]
+            local = weights_dir() / rec["folder"]
+            if (local / WEIGHTS_FILE).is_file():
+                return ResolvedWeights(local, "registry", text, tag, rec.get("sha256"))
+            if entry.get("repo_id"):
+                return ResolvedWeights(_from_hub(entry["repo_id"], tag), "hub", text, tag, rec.get("sha256"))
+            raise WeightsError(f"{local}: registered folder of {text!r} {tag} is missing and no repo_id is known")
+        if revision is not None and revisions:
+            raise WeightsError(f"{text!r} has no revision {revision!r} in {weights_dir() / REGISTRY_FILE}; "
+                               f"known: {', '.join(sorted(revisions))}")
+        if entry.get("repo_id"):
+            return ResolvedWeights(_from_hub(entry["repo_id"], tag), "hub", text, tag)
+        raise WeightsError(f"{text!r} is registered in {weights_dir() / REGISTRY_FILE} but has no published "
+                           "revision yet")
+    if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists():
+        return ResolvedWeights(_from_hub(text, revision), "hub", text, revision)
+    raise WeightsError(f"weights {text!r} not found: not a local folder, not a name in "
+                       f"{weights_dir() / REGISTRY_FILE} (known: {', '.join(sorted(reg['models'])) or 'none'}), "
+                       "and not a Hub repo id of the form 'org/name'")
+
+
+# ----------------------------------------------------------------------------- folders
+def _read_config(folder: Path) -> dict[str, Any]:
+    path = folder / CONFIG_FILE
+    try:
+        cfg = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise WeightsError(f"{path}: missing; {folder} is not a weights folder") from None
+    except json.JSONDecodeError as exc:
+        raise WeightsError(f"{path}: not valid JSON ({exc})") from None
+    if not isinstance(cfg, dict):
+        raise WeightsError(f"{path}: expected a JSON object")
+    return cfg
+
+
+def _check_folder(folder: Path) -> None:
+    for name in (CONFIG_FILE, WEIGHTS_FILE):
+        if not (folder / name).is_file():
+            raise WeightsError(f"{folder / name}: missing; {folder} is not a weights folder")
+
+
+def _replace_folder(src: Path, dst: Path) -> None:
+    """Move the finished folder ``src`` to ``dst``, replacing an earlier weights folder there."""
+    if dst.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
+        old.rmdir()
+        os.replace(dst, old)
+        os.replace(src, dst)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.replace(src, dst)
+
+
+def push_to_hub(folder: str | os.PathLike, repo_id: str, tag: str, token: str | None = None,
+                private: bool = False) -> str:
+    """Upload a weights folder to ``repo_id`` and tag the commit ``tag``; returns the commit id."""
+    from huggingface_hub import HfApi
+
+    folder = Path(folder)
+    _check_folder(folder)
+    api = HfApi(token=token)
+    api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
+    info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
+                             allow_patterns=sorted(FOLDER_FILES), commit_message=f"ionmorph weights {tag}")
+    api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
+    return info.oid
+
+
+# ----------------------------------------------------------------------------- mixin
+def default_card(config: dict[str, Any]) -> str:
+    """A minimal model card (YAML metadata and a pointer to the project) for a folder without one."""
+    family = config.get("family", "model")
+    return (f"---\nlibrary_name: ionmorph\nlicense: apache-2.0\ntags:\n- mass-spectrometry-imaging\n- {family}\n"
+            f"---\n\n# {family} weights\n\nSaved by ionmorph. Load with "
+            f"`from_pretrained(\"path/to/this/folder\")`. No evaluation is recorded for these weights.\n")
+
+
+class PretrainedMixin:
+    """Save and load a ``torch.nn.Module`` as a Hub-layout weights folder.
+
+    Subclasses set ``family`` and implement :meth:`hub_config` and :meth:`_from_hub_config`;
+    :meth:`_weights_module` chooses the module whose state dict is stored (default: the model) and
+    :meth:`_default_card` the card written when none is given.
+    """
+
+    family: ClassVar[str]
+
+    def hub_config(self) -> dict[str, Any]:
+        """The full config.json content (a ``family`` key is added on saving)."""
+        raise NotImplementedError
+
+    @classmethod
+    def _from_hub_config(cls, config: dict[str, Any]):
+        """Build an untrained model from a config.json dict."""
+        raise NotImplementedError
+
+    def _weights_module(self):
+        """The module whose state dict is stored in model.safetensors."""
+        return self
+
+    def _default_card(self, config: dict[str, Any]) -> str:
+        """README.md written when :meth:`save_pretrained` gets no card."""
+        return default_card(config)
+
+    def save_pretrained(self, out_dir: str | os.PathLike, card: str | None = None,
+                        dtype: str | None = "float16") -> Path:
+        """Write config.json, model.safetensors and README.md to ``out_dir`` atomically.
+
+        Parameters
+        ----------
+        out_dir : path-like
+            Destination; an existing weights folder is replaced, any other non-empty folder is refused.
+        card : str, optional
+            Model card text (README.md); default :func:`default_card`.
+        dtype : {"float16", "float32", None}
+            Storage type of floating-point tensors (None keeps them as they are).
+
+        Returns
+        -------
+        pathlib.Path
+            ``out_dir``.
+        """
+        import torch
+        from safetensors.torch import save_file
+
+        if dtype not in _DTYPES:
+            raise WeightsError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
+        out = Path(out_dir)
+        if out.exists():
+            foreign = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES) if out.is_dir() else [out.name]
+            if foreign:
+                raise WeightsError(f"{out}: exists and holds {', '.join(foreign[:5])}; refusing to overwrite a "
+                                   "folder that is not a weights folder")
+        config = {**self.hub_config(), "family": self.family}
+        tensors = {}
+        for key, value in self._weights_module().state_dict().items():
+            t = value.detach()
+            if dtype is not None and t.is_floating_point():
+                t = t.to(getattr(torch, dtype))
+                if not bool(torch.isfinite(t).all()):
+                    raise WeightsError(f"{key}: values overflow {dtype}; save with dtype='float32'")
+            tensors[key] = t.cpu().contiguous().clone()
+        out.parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+        try:
+            save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "family": self.family})
+            (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
+            (tmp / CARD_FILE).write_text(card if card is not None else self._default_card(config), encoding="utf-8")
+            _replace_folder(tmp, out)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+        return out
+
+    @classmethod
+    def from_pretrained(cls, name_or_path: str | os.PathLike, revision: str | None = None,
+                        device: Any = None, verify: bool = True):
+        """Load weights by local folder, registered name or Hub repo id (see the module docs).
+
+        Parameters
+        ----------
+        name_or_path : str or path-like
+            Folder, registered name (``"ionmorphnet-convnextv2-tiny"``) or Hub ``"org/name"``.
+        revision : str, optional
+            Revision tag (default: the registry's default tag, or the Hub's main branch).
+        device : str or torch.device, optional
+            Where to put the model (default CPU).
+        verify : bool
+            Check the sha256 of model.safetensors when the registry knows it.
+
+        Returns
+        -------
+        The model in eval mode, with ``weights_source`` (a :class:`ResolvedWeights`) set.
+
+        Raises
+        ------
+        WeightsError
+            Not found, hash mismatch, wrong family, missing/unexpected keys or wrong shapes.
+        """
+        from safetensors import SafetensorError
+        from safetensors.torch import load_file
+
+        found = resolve_weights(name_or_path, revision)
+        _check_folder(found.folder)
+        if verify and found.sha256:
+            verify_sha256(found.folder, found.sha256)
+        config = _read_config(found.folder)
+        if config.get("family") != cls.family:
+            raise WeightsError(f"{found.folder / CONFIG_FILE}: holds {config.get('family')!r} weights, "
+                               f"not {cls.family!r}")
+        try:
+            model = cls._from_hub_config(config)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise WeightsError(f"{found.folder / CONFIG_FILE}: cannot build the model: {type(exc).__name__}: {exc}") from None
+        try:
+            state = load_file(str(found.folder / WEIGHTS_FILE))
+        except (SafetensorError, OSError) as exc:
+            raise WeightsError(f"{found.folder / WEIGHTS_FILE}: unreadable safetensors file ({exc})") from None
+        load_strict(model._weights_module(), state, found.folder / WEIGHTS_FILE)
+        model.weights_source = found
+        model.eval()
+        return model.to(device) if device is not None else model
+
+
+def load_strict(module, state: dict[str, Any], path: Path) -> None:
+    """Load ``state`` into ``module`` requiring the same keys and shapes (values are cast to the module's dtypes)."""
+    own = module.state_dict()
+    missing = sorted(set(own) - set(state))
+    unexpected = sorted(set(state) - set(own))
+    shapes = [f"{k} {tuple(state[k].shape)} != {tuple(own[k].shape)}"
+              for k in own if k in state and tuple(state[k].shape) != tuple(own[k].shape)]
+    problems = []
+    for what, items in (("missing keys", missing), ("unexpected keys", unexpected), ("wrong shapes", shapes)):
+        if items:
+            problems.append(f"{len(items)} {what} ({', '.join(items[:5])}{', ...' if len(items) > 5 else ''})")
+    if problems:
+        raise WeightsError(f"{path}: does not match the model built from config.json: {'; '.join(problems)}")
+    module.load_state_dict(state, strict=True)
