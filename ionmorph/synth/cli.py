@@ -1,0 +1,66 @@
+"""``ionmorph simulate`` (one section) and ``ionmorph corpus`` (a labelled training corpus)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .anatomy import FAMILIES
+from .instruments import INSTRUMENT_PRESETS, INSTRUMENTS
+from .spectra import MODES
+
+
+def _simulate(args: argparse.Namespace) -> int:
+    """Simulate one section; write its imzML (or the public layout) and a label CSV beside it."""
+    from ..labels import write_label_csv
+    from .section import simulate_section
+
+    sec = simulate_section(args.seed, family=args.family, instrument=args.instrument,
+                           shape=tuple(args.shape) if args.shape else None, n_ions=args.n_ions)
+    out = Path(args.out)
+    if args.public:
+        path = sec.write_public(args.public, out.stem, mode=args.mode)
+    else:
+        path = sec.write_imzml(out, mode=args.mode, progress=True)
+    labels = write_label_csv(path.with_suffix(".labels.csv"), sec.label_rows(path.name))
+    h, w = sec.shape
+    print(f"{path}: {sec.family} on {sec.instrument.name}, {h}x{w} pixels, {len(sec.ions)} ions "
+          f"({len(sec.labelled())} labelled -> {labels})")
+    return 0
+
+
+def _corpus(args: argparse.Namespace) -> int:
+    """Build a labelled corpus."""
+    from .corpus import build_corpus
+
+    out = build_corpus(args.out_dir, args.n_sections, families=args.families, instruments=args.instruments,
+                       seed=args.seed, workers=args.workers, modes=args.modes,
+                       shape_range=tuple(args.shape_range))
+    print(f"corpus of {args.n_sections} sections in {out}")
+    return 0
+
+
+def add_cli(subparsers) -> None:
+    """Add the ``simulate`` and ``corpus`` sub-commands."""
+    sim = subparsers.add_parser("simulate", help="simulate one MSI section as imzML (+ label CSV)",
+                                description=_simulate.__doc__)
+    sim.add_argument("out", metavar="OUT.imzML")
+    sim.add_argument("--family", choices=FAMILIES, default="brain")
+    sim.add_argument("--instrument", choices=sorted(INSTRUMENT_PRESETS), default="maldi_tof")
+    sim.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"))
+    sim.add_argument("--n-ions", type=int, default=300)
+    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("--mode", choices=MODES, help="storage mode (default: the instrument's)")
+    sim.add_argument("--public", metavar="GROUP_DIR",
+                     help="write <GROUP_DIR>/<name>.imzML and <GROUP_DIR>/masks/<name>_mask.npy instead")
+    sim.set_defaults(func=_simulate)
+
+    cor = subparsers.add_parser("corpus", help="simulate a labelled training corpus")
+    cor.add_argument("out_dir", metavar="OUT_DIR")
+    cor.add_argument("--n-sections", type=int, required=True)
+    cor.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
+    cor.add_argument("--instruments", nargs="+", choices=sorted(INSTRUMENT_PRESETS), default=list(INSTRUMENTS))
+    cor.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
+    cor.add_argument("--shape-range", type=int, nargs=2, default=(40, 300), metavar=("MIN", "MAX"))
+    cor.add_argument("--seed", type=int, default=0)
+    cor.add_argument("--workers", type=int, default=1)
+    cor.set_defaults(func=_corpus)

@@ -1,0 +1,248 @@
+"""One simulated MSI section with its ground truth: :func:`simulate_section`."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+from scipy import ndimage
+
+from ..errors import InputError
+from ..labels import LabelRow
+from .anatomy import ANATOMY_GROUPS, TUMOUR_REGIONS, Anatomy, make_anatomy
+from .fields import smooth_field
+from .instruments import Instrument, get_instrument
+from .ions import Ion, IonPanel, make_panel
+from .looks import apparent_class, detection_probability, resolved
+from .patterns import NOISE_STYLES, pattern_map
+
+#: The ``databases`` entry of simulated label rows.
+SYNTH_DATABASE = "ionmorph_synth"
+
+
+@dataclass
+class SimulatedSection:
+    """A simulated section: geometry, ion table, expected counts, and writers.
+
+    Attributes
+    ----------
+    seed, family : int, str
+    instrument : Instrument
+    panel : IonPanel
+        The ion table (``ions`` is ``panel.ions``).
+    regions : int16 (H, W)
+        Region id per pixel (0 = off-sample), indexing ``region_names``.
+    region_names : list of str
+    tissue, mask : bool (H, W)
+        Tissue pixels; measured pixels (False = no spectrum).
+    abundance : float32 (n_ions, H, W)
+        Expected detected counts per pixel (biology, section scaling, ion suppression, blur;
+        without hotspots and noise).
+    drift_ppm : float32 (H, W)
+        Mass-calibration error per pixel in ppm (global offset included).
+    looks : tuple of str
+        Per ion, the class its image looks like ("" when another peak overlaps its window).
+    tumour_mode : bool
+        True when the annotation is background/healthy/tumour.
+    """
+
+    seed: int
+    family: str
+    instrument: Instrument
+    panel: IonPanel
+    regions: np.ndarray
+    region_names: list[str]
+    tissue: np.ndarray
+    mask: np.ndarray
+    abundance: np.ndarray
+    drift_ppm: np.ndarray
+    looks: tuple[str, ...]
+    tumour_mode: bool
+
+    @property
+    def ions(self) -> tuple[Ion, ...]:
+        """The ion table (see :class:`ionmorph.synth.ions.Ion`)."""
+        return self.panel.ions
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        """Raster (H, W)."""
+        return tuple(self.mask.shape)
+
+    @property
+    def ppm(self) -> float:
+        """Typical ion-image half-width of the instrument (ppm)."""
+        return self.instrument.ppm
+
+    def annotation(self) -> np.ndarray:
+        """Integer segmentation mask (H, W).
+
+        Tumour mode: 0 background, 1 healthy tissue, 2 tumour (necrosis included). Otherwise 0
+        background and one class per anatomical group of the family.
+        """
+        groups = (TUMOUR_REGIONS,) if self.tumour_mode else ANATOMY_GROUPS[self.family][1:]
+        out = self.tissue.astype(np.int64)
+        for g, names in enumerate(groups, start=2):
+            ids = [i for i, n in enumerate(self.region_names) if n in names]
+            out[np.isin(self.regions, ids) & self.tissue] = g
+        return out
+
+    def labelled(self) -> np.ndarray:
+        """Indices of the ions whose images carry a label (no overlapping peak)."""
+        return np.asarray([i for i, lab in enumerate(self.looks) if lab], dtype=np.int64)
+
+    def label_rows(self, filename: str) -> list[LabelRow]:
+        """Label rows (published format) of the labelled ions, as their images look."""
+        return [LabelRow(filename=filename, mz=float(self.ions[i].mz), label=self.looks[i],
+                         databases=(SYNTH_DATABASE,)) for i in self.labelled()]
+
+    def write_imzml(self, path: str | os.PathLike, mode: str | None = None, progress: bool = False) -> Path:
+        """Write the section as imzML + ibd (see :func:`ionmorph.synth.spectra.write_imzml`)."""
+        from .spectra import write_imzml
+
+        return write_imzml(self, path, mode=mode or self.instrument.default_mode, progress=progress)
+
+    def write_public(self, group_dir: str | os.PathLike, name: str, mode: str | None = None) -> Path:
+        """Public evaluation layout: ``<group>/<name>.imzML`` and ``<group>/masks/<name>_mask.npy``."""
+        from ..fileio import atomic_path
+
+        group = Path(group_dir)
+        path = self.write_imzml(group / f"{name}.imzML", mode=mode)
+        mask_path = group / "masks" / f"{name}_mask.npy"
+        with atomic_path(mask_path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, self.annotation().astype(np.int32))
+        return path
+
+
+def _shape(rng: np.random.Generator, family: str, shape) -> tuple[int, int]:
+    if shape is None:
+        side = int(rng.integers(60, 140))
+        aspect = rng.uniform(0.5, 0.75) if family == "seed" else rng.uniform(0.75, 1.3)
+        return side, max(16, int(round(side / aspect)))
+    shape = tuple(int(v) for v in shape)
+    if len(shape) != 2 or min(shape) < 16 or max(shape) > 2000:
+        raise InputError(f"shape must be (H, W) with 16 <= H, W <= 2000, got {shape}")
+    return shape
+
+
+def _measured(rng: np.random.Generator, tissue: np.ndarray, inst: Instrument, roi: bool) -> np.ndarray:
+    """Measured pixels: the whole raster or a region of interest around the tissue, minus dropouts."""
+    s = min(tissue.shape)
+    mask = np.ones_like(tissue)
+    if roi:
+        margin = int(rng.integers(1, max(3, int(0.1 * s))))
+        mask = ndimage.binary_dilation(tissue, iterations=margin)
+    mask &= rng.random(tissue.shape) >= inst.missing_rate
+    if rng.random() < 0.15:
+        r = int(rng.integers(tissue.shape[0]))
+        c0 = int(rng.integers(tissue.shape[1]))
+        mask[r, c0:c0 + int(rng.integers(3, max(4, tissue.shape[1] // 2)))] = False
+    return mask
+
+
+def _substrate(rng: np.random.Generator, tissue: np.ndarray, thickness: np.ndarray, inst: Instrument) -> np.ndarray:
+    """Per-pixel signal factor: suppression, a slide-wide gradient and thickness on tissue; matrix crystals off it."""
+    shape, s = tissue.shape, min(tissue.shape)
+    yy, xx = np.mgrid[0:shape[0], 0:shape[1]] / s
+    ang = rng.uniform(0, 2 * np.pi)
+    ramp = rng.normal(0, 0.15) * (np.cos(ang) * yy + np.sin(ang) * xx)  # coating / acquisition-time gradient
+    tic = np.exp(inst.tic_cv * smooth_field(rng, shape, 0.05 * s + 0.5) + 0.2 * rng.standard_normal(shape) + ramp)
+    spread = 0.35 if inst.matrix else 0.15
+    matrix = np.exp(spread * ndimage.gaussian_filter(rng.standard_normal(shape), 0.7) / 0.4
+                    + 0.25 * smooth_field(rng, shape, 0.2 * s + 0.5))
+    return np.where(tissue, thickness * tic, matrix)
+
+
+def _row_factor(rng: np.random.Generator, shape: tuple[int, int], inst: Instrument) -> np.ndarray:
+    """Row-wise scan drift (DESI sprayer instability; small for MALDI), (H, 1) or (H, W)."""
+    h, w = shape
+    walk = np.cumsum(rng.normal(0, inst.row_cv / 2, h))
+    walk = 0.6 * (walk - walk.mean()) + rng.normal(0, inst.row_cv, h)
+    rows = np.exp(walk)[:, None]
+    if inst.scan_smear_px > 0:  # within-row sprayer fluctuations
+        rows = rows * np.exp(ndimage.gaussian_filter1d(rng.normal(0, inst.row_cv, shape), 3.0, axis=1))
+    return rows
+
+
+def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_tof", shape=None,
+                     n_ions: int = 300, panel: IonPanel | None = None, intensity_scale: float = 1.0,
+                     mz_shift_ppm: float = 0.0, tumour_fraction: float | None = None,
+                     composition: Mapping[str, float] | None = None, roi: bool | None = None) -> SimulatedSection:
+    """Simulate one MSI section with known truth.
+
+    Parameters
+    ----------
+    seed : int
+        Everything (geometry, panel when not given, patterns) is deterministic from it.
+    family : str
+        Tissue family (:data:`ionmorph.synth.FAMILIES`).
+    instrument : str
+        Instrument preset (:data:`ionmorph.synth.INSTRUMENTS`, or ``maldi_fticr``).
+    shape : (H, W), optional
+        Raster size (default: drawn, 60-140 pixels high).
+    n_ions : int
+        Number of peaks of the panel drawn when ``panel`` is None.
+    panel : IonPanel, optional
+        Shared chemistry (e.g. one panel for all patients of a cohort); its family must match.
+    intensity_scale : float
+        Patient-level factor on all expected counts.
+    mz_shift_ppm : float
+        Global mass-calibration offset in ppm.
+    tumour_fraction : float, optional
+        Tumour share of the tissue; given (even 0) switches the annotation to
+        background/healthy/tumour. Default: drawn in 0.2-0.55 for the tumour family, else 0.
+    composition : mapping, optional
+        Relative weights of the family's region types.
+    roi : bool, optional
+        Acquire only a region of interest around the tissue (as many real datasets do): the
+        section is then cropped to the bounding box of the measured pixels, as a reader would.
+        Default: drawn (35 %) when ``shape`` is None, else False (the raster is ``shape``).
+    """
+    inst = get_instrument(instrument)
+    if not intensity_scale > 0:
+        raise InputError(f"intensity_scale must be positive, got {intensity_scale}")
+    if panel is None:
+        panel = make_panel(seed, family, n_ions, mz_range=inst.mz_range)
+    elif panel.family != family:
+        raise InputError(f"the panel is for family {panel.family!r}, not {family!r}")
+    rng = np.random.default_rng([int(seed), 0xA11])
+    shape_given, shape = shape, _shape(rng, family, shape)
+    tumour_mode = family == "tumour" or tumour_fraction is not None
+    if tumour_fraction is None:
+        tumour_fraction = float(rng.uniform(0.2, 0.55)) if family == "tumour" else 0.0
+    roi = bool(rng.random() < 0.35) if roi is None and shape_given is None else bool(roi)
+    anat = make_anatomy(rng, family, shape, tumour_fraction, composition)
+    mask = _measured(rng, anat.tissue, inst, roi)
+    if roi:
+        rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+        box = (slice(rows[0], rows[-1] + 1), slice(cols[0], cols[-1] + 1))
+        mask = mask[box]
+        anat = Anatomy(anat.regions[box], anat.region_names, anat.tissue[box], anat.thickness[box])
+        shape = mask.shape
+    substrate = _substrate(rng, anat.tissue, anat.thickness, inst)
+    rows = _row_factor(rng, shape, inst)
+    s = min(shape)
+    drift = (mz_shift_ppm + inst.calib_drift_ppm * (0.8 * smooth_field(rng, shape, 0.25 * s + 1)
+                                                     + 0.4 * np.linspace(-1, 1, shape[1])[None, :] * rng.normal()))
+    blur = (inst.blur_px, inst.blur_px + inst.scan_smear_px)
+    scale = intensity_scale * inst.counts_per_unit
+    maps: dict[int, np.ndarray] = {}
+    abundance = np.empty((len(panel), *shape), dtype=np.float32)
+    for i, ion in enumerate(panel):
+        if ion.parent not in maps:
+            parent = panel[ion.parent]
+            level = pattern_map(parent, anat, np.random.default_rng([int(seed), parent.seed]))
+            if parent.style not in NOISE_STYLES:
+                level = ndimage.gaussian_filter(level * substrate, blur)
+            maps[ion.parent] = (level * rows * parent.base * scale).astype(np.float32)
+        abundance[i] = maps[ion.parent] * ion.rel
+    det_ok = resolved(panel, abundance[:, mask].sum(axis=1), inst)
+    looks = tuple(apparent_class(ion.cls, ion.style, abundance[i], detection_probability(abundance[i], inst.threshold),
+                                 anat.tissue, mask) if det_ok[i] else ""
+                  for i, ion in enumerate(panel))
+    return SimulatedSection(seed=int(seed), family=family, instrument=inst, panel=panel, regions=anat.regions,
+                            region_names=anat.region_names, tissue=anat.tissue, mask=mask, abundance=abundance,
+                            drift_ppm=drift.astype(np.float32), looks=looks, tumour_mode=tumour_mode)

@@ -1,0 +1,171 @@
+"""Rendering a simulated section's spectra and writing them as imzML (pyimzML's writer).
+
+Per pixel: detected counts ~ Poisson(expected counts), with a few hotspot pixels per ion; the
+stored intensity is counts x gain x log-normal detector noise; every peak is shifted by the
+pixel's mass-calibration error.
+
+- ``processed`` (centroid): one m/z per detected peak, kept only at or above the instrument's
+  detection threshold (low peaks go missing), centroid m/z scattered by the peak width over
+  sqrt(counts), plus random low chemical-noise peaks; m/z stored as float32.
+- ``continuous`` (profile): Gaussian peaks of the instrument's width on one shared m/z axis that
+  is dense (FWHM / 2.5) around every ion and sparse in between (a zero-suppressed profile), plus a
+  chemical-noise baseline of single-ion events falling with m/z. Rendered as (pixels x peaks)
+  intensities times a sparse (peaks x axis) peak-shape matrix, one matrix per calibration-drift
+  level, so no Python loop runs over peaks.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from scipy import sparse
+
+from ..errors import InputError
+from .instruments import Instrument
+
+MODES: tuple[str, ...] = ("continuous", "processed")
+_CHUNK = 2048          # pixels rendered at once
+_POINTS_PER_FWHM = 2.5  # profile axis spacing around peaks
+_HALF_WINDOW = 3        # profile axis points on each side of a peak (+/- 1.2 FWHM)
+_GRID_PPM = 4000.0      # spacing of the sparse profile axis between peaks
+_SIGMAS = 3.0          # peak shapes are cut at +/- 3 sigma
+
+
+def profile_axis(mz: np.ndarray, inst: Instrument) -> np.ndarray:
+    """The shared profile m/z axis: dense around each peak, a sparse grid in between."""
+    mz = np.sort(np.asarray(mz, dtype=np.float64))
+    step = inst.fwhm(mz) / _POINTS_PER_FWHM
+    dense = (mz[:, None] + np.arange(-_HALF_WINDOW, _HALF_WINDOW + 1)[None, :] * step[:, None]).ravel()
+    lo, hi = float(dense.min()), float(dense.max())
+    ratio = 1.0 + _GRID_PPM * 1e-6
+    grid = lo * ratio ** np.arange(int(np.log(hi / lo) / np.log(ratio)) + 1)
+    axis = np.sort(np.concatenate([dense, grid]))
+    keep = np.concatenate([[True], np.diff(axis) > 0.4 * inst.fwhm(axis[1:]) / _POINTS_PER_FWHM])
+    return axis[keep]
+
+
+def _shape_matrix(axis: np.ndarray, centres: np.ndarray, sigma: np.ndarray) -> sparse.csr_matrix:
+    """Sparse (peaks x axis) Gaussian peak shapes, each summing to about 1 over the axis points."""
+    lo = np.searchsorted(axis, centres - _SIGMAS * sigma, "left")
+    hi = np.searchsorted(axis, centres + _SIGMAS * sigma, "right")
+    n = hi - lo
+    rows = np.repeat(np.arange(len(centres)), n)
+    cols = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
+    spacing = np.gradient(axis)
+    x = (axis[cols] - centres[rows]) / sigma[rows]
+    vals = np.exp(-0.5 * x * x) * spacing[cols] / (sigma[rows] * np.sqrt(2 * np.pi))
+    return sparse.csr_matrix((vals, (rows, cols)), shape=(len(centres), len(axis)))
+
+
+def _hotspots(rng: np.random.Generator, expected: np.ndarray, inst: Instrument) -> None:
+    """Multiply 1-3 random pixels of some ions by 5-30 (in place): single-pixel hotspots."""
+    n_pix, n_ions = expected.shape
+    for j in np.flatnonzero(rng.random(n_ions) < inst.hotspot_rate):
+        pix = rng.integers(0, n_pix, int(rng.integers(1, 4)))
+        expected[pix, j] *= rng.uniform(5.0, 30.0, len(pix))
+
+
+def _intensity(rng: np.random.Generator, counts: np.ndarray, inst: Instrument) -> np.ndarray:
+    noise = rng.lognormal(0.0, inst.gain_cv, counts.shape) if inst.gain_cv > 0 else 1.0
+    return (counts * inst.gain * noise).astype(np.float32)
+
+
+def _processed_chunk(rng, mz, counts, drift, inst, mz_lo, mz_hi):
+    """Centroid peaks of a chunk of pixels: (pixel index, m/z, intensity) sorted by pixel then m/z."""
+    pix, ion = np.nonzero(counts >= inst.threshold)
+    c = counts[pix, ion]
+    sigma_ppm = inst.fwhm(mz[ion]) / mz[ion] * 1e6 / 2.355 / np.sqrt(c)
+    mzs = mz[ion] * (1.0 + (drift[pix] + rng.standard_normal(len(c)) * sigma_ppm) * 1e-6)
+    n_noise = 1 + rng.poisson(max(inst.noise_peaks - 1.0, 0.0), len(counts))  # never an empty spectrum
+    npix = np.repeat(np.arange(len(counts)), n_noise)
+    nmz = rng.uniform(mz_lo, mz_hi, len(npix))
+    ncounts = inst.threshold + rng.exponential(1.5, len(npix))
+    all_pix = np.concatenate([pix, npix])
+    all_mz = np.concatenate([mzs, nmz])
+    all_int = np.concatenate([_intensity(rng, c, inst), _intensity(rng, ncounts, inst)])
+    order = np.argsort(all_pix + (all_mz - mz_lo) / (mz_hi - mz_lo + 1.0))  # by pixel, then m/z
+    return all_pix[order], all_mz[order].astype(np.float32), all_int[order]
+
+
+def _profile_chunk(rng, axis, mz, counts, drift, inst, shapes, q_ppm, baseline):
+    """Profile intensities (pixels x axis) of a chunk of pixels."""
+    out = np.empty((len(counts), len(axis)), dtype=np.float32)
+    peaks = _intensity(rng, counts, inst)
+    level = np.round(drift / q_ppm).astype(np.int64)
+    sigma = inst.fwhm(mz) / 2.355
+    for lv in np.unique(level):
+        if lv not in shapes:
+            shapes[lv] = _shape_matrix(axis, mz * (1.0 + lv * q_ppm * 1e-6), sigma)
+        rows = level == lv
+        out[rows] = (shapes[lv].T @ peaks[rows].T).T
+    tic = counts.sum(axis=1)
+    rel = np.sqrt(tic / max(float(tic.mean()), 1e-9))[:, None]
+    events = rng.random(out.shape, dtype=np.float32) < np.minimum(baseline[None, :] * rel, 0.9)
+    out += events * np.float32(inst.gain)
+    return out
+
+
+def write_imzml(section, path: str | os.PathLike, mode: str = "continuous", progress: bool = False) -> Path:
+    """Write ``section`` (a :class:`~ionmorph.synth.section.SimulatedSection`) as imzML + ibd.
+
+    Parameters
+    ----------
+    section : SimulatedSection
+    path : path
+        Output ``.imzML`` (the ``.ibd`` goes beside it); both appear atomically.
+    mode : {"continuous", "processed"}
+        Profile spectra on a shared axis, or centroided spectra (module docstring).
+    progress : bool
+        Show a progress bar over pixel chunks.
+
+    Noise is deterministic from the section's seed and the mode.
+    """
+    from pyimzml.ImzMLWriter import ImzMLWriter
+    from tqdm.auto import tqdm
+
+    if mode not in MODES:
+        raise InputError(f"mode must be one of {', '.join(MODES)}, got {mode!r}")
+    path = Path(path)
+    if path.suffix.lower() != ".imzml":
+        raise InputError(f"{path}: the output name must end in .imzML")
+    inst = section.instrument
+    rng = np.random.default_rng([section.seed, 0x1B0, MODES.index(mode)])
+    rr, cc = np.nonzero(section.mask)
+    mz = section.panel.mz
+    expected = np.ascontiguousarray(section.abundance[:, rr, cc].T)
+    _hotspots(rng, expected, inst)
+    drift = section.drift_ppm[rr, cc].astype(np.float64)
+    mz_lo, mz_hi = float(mz.min()) * 0.98, float(mz.max()) * 1.02
+    if mode == "continuous":
+        axis = profile_axis(mz, inst)
+        baseline = (inst.baseline * np.exp(-(axis - axis[0]) / 400.0)).astype(np.float32)
+        q_ppm = float(np.min(inst.fwhm(mz) / mz)) * 1e6 / 12.0
+        shapes: dict[int, sparse.csr_matrix] = {}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
+    try:
+        tmp = tmpdir / path.name
+        with ImzMLWriter(str(tmp), mode=mode, mz_dtype=np.float64 if mode == "continuous" else np.float32,
+                         intensity_dtype=np.float32, spec_type="profile" if mode == "continuous" else "centroid",
+                         polarity="positive") as writer:
+            for start in tqdm(range(0, len(rr), _CHUNK), desc=f"write {path.name}", disable=not progress):
+                sl = slice(start, start + _CHUNK)
+                counts = rng.poisson(expected[sl]).astype(np.float64)
+                if mode == "continuous":
+                    block = _profile_chunk(rng, axis, mz, counts, drift[sl], inst, shapes, q_ppm, baseline)
+                    for k in range(len(block)):
+                        writer.addSpectrum(axis, block[k], (int(cc[start + k]) + 1, int(rr[start + k]) + 1))
+                else:
+                    pix, pmz, pint = _processed_chunk(rng, mz, counts, drift[sl], inst, mz_lo, mz_hi)
+                    bounds = np.searchsorted(pix, np.arange(len(counts) + 1))
+                    for k in range(len(counts)):
+                        a, b = bounds[k], bounds[k + 1]
+                        writer.addSpectrum(pmz[a:b], pint[a:b], (int(cc[start + k]) + 1, int(rr[start + k]) + 1))
+        os.replace(tmp.with_suffix(".ibd"), path.with_suffix(".ibd"))
+        os.replace(tmp, path)
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
+    return path

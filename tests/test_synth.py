@@ -1,0 +1,226 @@
+"""Tests of the MSI simulator ionmorph.synth: ground truth, imzML round trips, corpus, CLI."""
+from __future__ import annotations
+
+import json
+import time
+
+import numpy as np
+import pytest
+
+from ionmorph.errors import InputError
+from ionmorph.labels import CLASSES, read_label_csv
+from ionmorph.msi import open_msi
+from ionmorph.synth import FAMILIES, INSTRUMENTS, build_corpus, make_panel, simulate_section
+from ionmorph.synth.ions import ISOTOPE_SPACING
+
+SMALL = (48, 56)
+
+
+def _corr(a: np.ndarray, b: np.ndarray) -> float:
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def test_deterministic_from_seed():
+    a = simulate_section(5, family="kidney", instrument="desi", shape=SMALL, n_ions=80)
+    b = simulate_section(5, family="kidney", instrument="desi", shape=SMALL, n_ions=80)
+    c = simulate_section(6, family="kidney", instrument="desi", shape=SMALL, n_ions=80)
+    assert np.array_equal(a.abundance, b.abundance) and np.array_equal(a.regions, b.regions)
+    assert a.looks == b.looks and np.array_equal(a.mask, b.mask)
+    assert not np.array_equal(a.regions, c.regions)
+
+
+def test_written_files_are_deterministic(tmp_path):
+    sec = simulate_section(2, family="seed", instrument="maldi_orbitrap", shape=(24, 30), n_ions=40)
+    p1, p2 = sec.write_imzml(tmp_path / "a.imzML", "processed"), sec.write_imzml(tmp_path / "b.imzML", "processed")
+    assert p1.with_suffix(".ibd").read_bytes()[16:] == p2.with_suffix(".ibd").read_bytes()[16:]  # after the UUID
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_shapes_and_every_class_present(family):
+    sec = simulate_section(0, family=family, instrument="maldi_orbitrap", shape=(80, 90), n_ions=300)
+    h, w = sec.shape
+    assert (h, w) == (80, 90) and sec.regions.shape == (h, w) and sec.regions.dtype.kind == "i"
+    assert sec.tissue.dtype == bool and sec.mask.dtype == bool
+    assert sec.abundance.shape == (300, h, w) and sec.abundance.dtype == np.float32
+    assert sec.region_names[0] == "off_sample" and np.all(sec.regions[~sec.tissue] == 0)
+    assert 0.15 < sec.tissue.mean() < 0.8 and sec.mask.mean() > 0.9
+    assert set(sec.looks) - {""} == set(CLASSES), f"classes seen: {set(sec.looks)}"
+    assert len(np.unique(sec.regions[sec.tissue])) >= 3
+    ann = sec.annotation()
+    assert ann.shape == (h, w) and set(np.unique(ann)) <= {0, 1, 2} and np.all(ann[~sec.tissue] == 0)
+
+
+def test_panel_chemistry():
+    panel = make_panel(3, "brain", n_ions=200)
+    assert len(panel) == 200
+    for i, ion in enumerate(panel):
+        parent = panel[ion.parent]
+        assert parent.kind == "mono" and parent.style == ion.style and parent.cls == ion.cls
+        if ion.kind == "isotope":
+            k = round((ion.mz - parent.mz) / ISOTOPE_SPACING)
+            assert k in (1, 2) and abs(ion.mz - parent.mz - k * ISOTOPE_SPACING) < 1e-9
+            expected = 0.0107 * parent.n_carbon if k == 1 else (0.0107 * parent.n_carbon) ** 2 / 2
+            assert ion.rel == pytest.approx(expected)
+        elif ion.kind == "adduct":
+            assert ion.mz - parent.mz in (pytest.approx(21.981944), pytest.approx(37.955882))
+    mono = [ion for ion in panel if ion.kind == "mono"]
+    assert all(150 <= ion.mz <= 1001 for ion in mono)
+    only = make_panel(3, "seed", n_ions=60, class_shares={"localized": 1.0})
+    assert {ion.cls for ion in only} == {"localized"}
+    assert make_panel(3, "brain", n_ions=200) == panel
+
+
+def test_tumour_markers_and_annotation():
+    panel = make_panel(1, "tumour", n_ions=150)
+    assert any(ion.marks_tumour for ion in panel)
+    sec = simulate_section(4, family="tumour", instrument="desi", shape=(60, 60), panel=panel, tumour_fraction=0.35)
+    ann = sec.annotation()
+    tumour, healthy = ann == 2, ann == 1
+    assert 0.2 < tumour.sum() / (ann > 0).sum() < 0.5
+    markers = [i for i, ion in enumerate(sec.ions) if ion.marks_tumour and ion.style == "regional"]
+    ratios = [sec.abundance[i][tumour].mean() / sec.abundance[i][healthy].mean() for i in markers]
+    assert markers and np.median(ratios) > 1.5
+    free = simulate_section(4, family="kidney", instrument="maldi_tof", shape=(40, 40), tumour_fraction=0.0)
+    assert set(np.unique(free.annotation())) == {0, 1}
+    lesion = simulate_section(4, family="kidney", instrument="maldi_tof", shape=(40, 40), tumour_fraction=0.3)
+    assert 2 in lesion.annotation()
+    plain = simulate_section(4, family="kidney", instrument="maldi_tof", shape=(40, 40))
+    assert set(np.unique(plain.annotation())) == {0, 1, 2}  # background, cortex, medulla
+
+
+def test_patient_knobs():
+    panel = make_panel(9, "brain", n_ions=60)
+    base = simulate_section(9, family="brain", shape=SMALL, panel=panel)
+    bright = simulate_section(9, family="brain", shape=SMALL, panel=panel, intensity_scale=2.0)
+    assert np.allclose(bright.abundance, 2.0 * base.abundance, rtol=1e-5)
+    shifted = simulate_section(9, family="brain", shape=SMALL, panel=panel, mz_shift_ppm=20.0)
+    assert float(np.mean(shifted.drift_ppm - base.drift_ppm)) == pytest.approx(20.0, abs=1e-3)
+    big = simulate_section(9, family="brain", shape=SMALL, panel=panel, composition={"white_matter": 4.0})
+    wm = base.region_names.index("white_matter")
+    assert (big.regions == wm).sum() > (base.regions == wm).sum()
+    faint = simulate_section(9, family="brain", shape=SMALL, panel=panel, intensity_scale=0.01)
+    seen = {lab for ion, lab in zip(faint.ions, faint.looks) if ion.cls == "structured" and lab}
+    assert seen <= {"weak_structured", "unstructured"}, "labels must follow what the image looks like"
+
+
+@pytest.mark.parametrize("mode,instrument", [("continuous", "maldi_tof"), ("processed", "maldi_orbitrap"),
+                                             ("continuous", "desi"), ("processed", "maldi_tof")])
+def test_imzml_round_trip_matches_truth(tmp_path, mode, instrument):
+    from pyimzml.ImzMLParser import ImzMLParser
+
+    sec = simulate_section(8, family="kidney", instrument=instrument, shape=(50, 60), n_ions=150)
+    path = sec.write_imzml(tmp_path / "s.imzML", mode=mode)
+    parser = ImzMLParser(str(path))
+    assert len(parser.coordinates) == int(sec.mask.sum())
+    lengths = {len(parser.getspectrum(i)[0]) for i in range(0, len(parser.coordinates), 97)}
+    assert (len(lengths) == 1) == (mode == "continuous")
+    mzs, ints = parser.getspectrum(0)
+    assert np.all(np.diff(mzs) > 0) and np.all(ints >= 0)
+    data = open_msi(path)
+    assert data.shape == sec.shape and np.array_equal(data.mask, sec.mask) and data.mode == mode
+    idx = [i for i in sec.labelled() if sec.looks[i] in ("structured", "negative")]
+    images = data.ion_images([sec.ions[i].mz for i in idx], ppm=sec.ppm)
+    r = np.asarray([_corr(img[sec.mask], sec.abundance[i][sec.mask]) for img, i in zip(images, idx)])
+    # bound: ions that look structured or negative correlate with their truth at r >= 0.6 (90 %), median >= 0.85
+    assert len(r) >= 20 and np.mean(r >= 0.6) >= 0.9 and np.median(r) >= 0.85, np.round(np.sort(r)[:10], 2)
+
+
+def test_processed_mode_misses_low_peaks(tmp_path):
+    sec = simulate_section(3, family="brain", instrument="maldi_orbitrap", shape=(40, 40), n_ions=120)
+    data = open_msi(sec.write_imzml(tmp_path / "p.imzML", mode="processed"))
+    faint = [i for i, ion in enumerate(sec.ions) if ion.style == "faint"]
+    img = data.ion_images([sec.ions[i].mz for i in faint], ppm=sec.ppm)
+    on = sec.tissue & sec.mask
+    assert faint and np.mean(img[:, on] == 0) > 0.2  # gappy: many tissue pixels lack the peak
+
+
+def test_roi_acquisition_crops_to_measured_box(tmp_path):
+    sec = simulate_section(3, family="seed", shape=(60, 90), n_ions=30, roi=True)
+    assert sec.shape[0] <= 60 and sec.shape[1] < 90 and not sec.mask.all()
+    assert sec.mask[0].any() and sec.mask[-1].any() and sec.mask[:, 0].any() and sec.mask[:, -1].any()
+    data = open_msi(sec.write_imzml(tmp_path / "r.imzML", mode="processed"))
+    assert np.array_equal(data.mask, sec.mask)
+
+
+def test_write_public_layout(tmp_path):
+    sec = simulate_section(1, family="tumour", instrument="desi", shape=(32, 36), n_ions=40)
+    path = sec.write_public(tmp_path / "group", "sec01", mode="continuous")
+    mask = np.load(tmp_path / "group" / "masks" / "sec01_mask.npy")
+    assert path == tmp_path / "group" / "sec01.imzML" and path.with_suffix(".ibd").is_file()
+    assert mask.shape == sec.shape and set(np.unique(mask)) == {0, 1, 2}
+    assert not list((tmp_path / "group").glob(".*")), "no temporary files left behind"
+
+
+def test_corpus_layout_labels_and_resume(tmp_path):
+    out = build_corpus(tmp_path / "c", 3, seed=4, progress=False, shape_range=(24, 36))
+    doc = json.loads((out / "corpus.json").read_text())
+    recs = doc["sections"]
+    assert [r["family"] for r in recs] == list(FAMILIES[:3])
+    assert all(r["instrument"] in INSTRUMENTS and r["mode"] in ("processed", "continuous") for r in recs)
+    for r in recs:
+        sid = r["id"]
+        imzml = out / sid / f"{sid}.imzML"
+        rows = read_label_csv(out / "labels" / f"{sid}.csv")
+        sec = simulate_section(r["seed"], family=r["family"], instrument=r["instrument"],
+                               shape=tuple(r["shape"]), n_ions=r["n_ions"])
+        key = [(x.filename, x.mz, x.label, x.databases) for x in rows]
+        assert rows and key == [(x.filename, x.mz, x.label, x.databases) for x in sec.label_rows(f"{sid}.imzML")]
+        assert {row.filename for row in rows} == {imzml.name} and open_msi(imzml).mode == r["mode"]
+    stamp = (out / recs[0]["id"] / f"{recs[0]['id']}.ibd").stat().st_mtime_ns
+    build_corpus(tmp_path / "c", 3, seed=4, progress=False, shape_range=(24, 36))
+    assert (out / recs[0]["id"] / f"{recs[0]['id']}.ibd").stat().st_mtime_ns == stamp
+
+
+def test_speed_100x100x300(tmp_path):
+    t0 = time.perf_counter()
+    sec = simulate_section(0, family="brain", instrument="maldi_tof", shape=(100, 100), n_ions=300)
+    sec.write_imzml(tmp_path / "fast.imzML", mode="continuous")
+    assert time.perf_counter() - t0 < 10.0
+
+
+def test_bad_input_raises():
+    with pytest.raises(InputError, match="family"):
+        simulate_section(0, family="liver")
+    with pytest.raises(InputError, match="instrument"):
+        simulate_section(0, instrument="nmr")
+    with pytest.raises(InputError, match="shape"):
+        simulate_section(0, shape=(5, 5))
+    with pytest.raises(InputError, match="panel"):
+        simulate_section(0, family="seed", panel=make_panel(0, "brain", 10))
+    with pytest.raises(InputError, match="composition"):
+        simulate_section(0, family="seed", composition={"cortex": 2.0})
+    with pytest.raises(InputError, match="class_shares"):
+        make_panel(0, "seed", class_shares={"blobby": 1.0})
+    sec = simulate_section(0, shape=(20, 20), n_ions=10)
+    with pytest.raises(InputError, match="mode"):
+        sec.write_imzml("/tmp/never.imzML", mode="binned")
+
+
+def test_cli_simulate_and_corpus(tmp_path, capsys):
+    from ionmorph.cli import main
+
+    out = tmp_path / "one.imzML"
+    assert main(["simulate", str(out), "--family", "seed", "--instrument", "desi", "--shape", "30", "40",
+                 "--n-ions", "50", "--seed", "3", "--mode", "processed"]) == 0
+    assert out.is_file() and read_label_csv(tmp_path / "one.labels.csv")
+    assert main(["simulate", str(tmp_path / "x.imzML"), "--shape", "30", "30", "--n-ions", "20",
+                 "--public", str(tmp_path / "grp")]) == 0
+    assert (tmp_path / "grp" / "masks" / "x_mask.npy").is_file()
+    assert main(["corpus", str(tmp_path / "c"), "--n-sections", "2", "--shape-range", "20", "24",
+                 "--modes", "processed"]) == 0
+    assert len(list((tmp_path / "c" / "labels").glob("*.csv"))) == 2
+    assert main(["simulate", str(tmp_path / "y.imzML"), "--shape", "3", "3"]) == 2
+    assert "shape" in capsys.readouterr().err
+
+
+def test_detection_probability_is_the_poisson_tail():
+    from scipy import special
+
+    from ionmorph.synth.looks import detection_probability
+
+    lam = np.linspace(0.0, 25.0, 200)
+    for threshold in (0.5, 1, 2, 3, 3.5):
+        k = max(1, int(np.ceil(threshold)))
+        assert np.allclose(detection_probability(lam, threshold), special.gammainc(k, lam), atol=1e-5)
