@@ -1,0 +1,108 @@
+"""Publish a finished IonMorphNet training run as bundled weights (the recipe of ``v0.1.0``).
+
+Reads ``<run>/model`` and ``<run>/metrics.json`` (written by ``ionmorph train``), classifies the 101
+channels of the real barley section (``../shared/realdata/barley``) for the model card's look at
+real data, writes the weights folder (fp16 safetensors, config.json, README.md model card, figures)
+and registers the revision tag with its sha256 in ``weights/registry.json``.
+
+Usage::
+
+    python weights/publish_ionmorphnet.py RUN_DIR --notes card_notes.md [--tag v0.1.0]
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+NAME = "ionmorphnet-convnextv2-tiny"
+
+
+def metric_rows(metrics: dict) -> dict[str, dict[str, float]]:
+    """``{evaluation set: {metric: value}}`` for the card: accuracy, balanced accuracy, per-class F1."""
+    sets = {"validation (simulated, seen families)": metrics.get("val"),
+            "test (simulated, seen families)": metrics.get("test")}
+    for group, m in metrics.get("holdout_groups", {}).items():
+        sets[f"held-out {group.replace(':', ' ')} (never trained on)"] = m
+    rows = {}
+    for name, m in sets.items():
+        if not m:
+            continue
+        row = {"n": m["n"], "accuracy": m["accuracy"], "balanced_accuracy": m["balanced_accuracy"]}
+        row.update({f"F1 {c}": (v["f1"] if v["f1"] is not None else float("nan"))
+                    for c, v in m["per_class"].items()})
+        rows[name] = row
+    return rows
+
+
+def classify_barley(model_dir: Path, barley: Path, out: Path) -> Path:
+    """Classify the 101 barley channels; write a CSV and a grid figure (ordered by m/z) into ``out``."""
+    from ionmorph.pick import pick_peaks
+    from ionmorph.plotting import ion_image_grid, save_figure
+
+    mz = np.load(barley / "barley101_cube.npz")["mz"]
+    result = pick_peaks(barley / "barley101_peaks.imzML", candidates=mz, model=str(model_dir), progress=False)
+    result.to_csv(out / "barley_classes.csv")
+    order = np.argsort(result.mz)
+    titles = [f"{result.mz[i]:.2f}\n{result.label[i]} {result.score[i]:.2f}" for i in order]
+    fig = ion_image_grid(result.images(order), titles=titles, mask=result._mask, ncols=11, panel_size=1.6,
+                         suptitle="Real barley seed section (101 channels): predicted class and informative score")
+    save_figure(fig, out / "barley_grid.png", dpi=80)
+    counts = {c: int((result.label == c).sum()) for c in result.classes}
+    print("barley predicted classes:", counts)
+    return out / "barley_grid.png"
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Publish the run; see the module docstring."""
+    from ionmorph.hub import register_weights
+    from ionmorph.model import IonMorphNet, model_card
+
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("run", type=Path)
+    p.add_argument("--notes", type=Path, required=True, help="markdown: training data, input size, barley look")
+    p.add_argument("--tag", default="v0.1.0")
+    p.add_argument("--realdata", type=Path, default=REPO.parent / "shared" / "realdata")
+    p.add_argument("--out", type=Path, default=REPO / "weights" / NAME)
+    args = p.parse_args(argv)
+
+    metrics = json.loads((args.run / "metrics.json").read_text())
+    run_cfg = json.loads((args.run / "config.json").read_text())
+    splits = json.loads((args.run / "splits.json").read_text())
+    model = IonMorphNet.from_pretrained(args.run / "model")
+    model.version = args.tag.lstrip("v")
+    model.training_summary = {
+        "data": "ionmorph.synth simulated corpus (see datasets/synthetic.md)",
+        "sections": {k: len(v) for k, v in splits.items()},
+        "images": metrics["n_images"],
+        "held_out_family": list(run_cfg.get("holdout_family", [])),
+        "architecture": run_cfg["arch"], "input_size": run_cfg["input_size"],
+        "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
+        "optimizer": f"AdamW lr {run_cfg['lr']} wd {run_cfg['weight_decay']}, cosine, bf16 autocast={run_cfg['bf16']}",
+    }
+    staging = args.run / "publish"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    shutil.copy(args.run / "confusion.png", staging / "confusion.png")
+    classify_barley(args.run / "model", args.realdata / "barley", staging)
+    notes = args.notes.read_text(encoding="utf-8")
+    card = model_card(model, metrics=metric_rows(metrics), datasets=["ionmorph-synth"],
+                      evaluation_notes="![confusion](confusion.png)\n\n" + notes)
+    model.save_pretrained(staging / "weights", card=card, dtype="float16")
+    for f in staging.iterdir():
+        if f.is_file():
+            shutil.copy(f, staging / "weights" / f.name)
+    shutil.rmtree(args.out, ignore_errors=True)  # our own published folder, rebuilt whole
+    shutil.move(staging / "weights", args.out)
+    register_weights(NAME, args.tag, args.out, repo_id=f"ionmorph/{NAME}")
+    print(f"published {NAME} {args.tag} -> {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
