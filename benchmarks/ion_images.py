@@ -1,10 +1,7 @@
 """Benchmark: one-pass ``MSIData.ion_images`` against a loop of pyimzML ``getionimage`` calls.
 
-Data: a simulated processed-mode (centroid) section. When :mod:`ionmorph.synth` is importable its
-``simulate_section`` writes it; otherwise this script writes random centroid spectra with pyimzML's
-writer: a pool of ions with random m/z (100-1000), each pixel holding a random subset of them
-(each ion present with probability ``PRESENCE``, m/z jittered by up to 2 ppm) plus uniform noise
-peaks, gamma-distributed intensities. The windows are ``n_windows`` pool ions at 5 ppm.
+Data: a processed-mode (centroid) section written by ``ionmorph.synth.simulate_section``; the
+windows are ``n_windows`` of its ion m/z values at 5 ppm.
 
 Each method runs in its own subprocess so that its peak RSS (``ru_maxrss``) is its own. The
 one-pass extraction's peak (Linux: the peak is reset after ``open_msi`` and read from VmHWM) is
@@ -29,8 +26,6 @@ from pathlib import Path
 import numpy as np
 
 PPM = 5.0
-PRESENCE = 0.25
-NOISE_PEAKS = 60
 
 
 def _rss_mib() -> float:
@@ -57,28 +52,13 @@ def _current_rss_mib() -> float:
 
 
 def write_section(path: Path, side: int, n_ions: int, seed: int = 0) -> tuple[Path, np.ndarray, str]:
-    """Write the benchmark section; return (imzML path, ion m/z pool, how it was made)."""
-    try:
-        from ionmorph.synth import simulate_section
-    except ImportError:
-        simulate_section = None
-    if simulate_section is not None:
-        section = simulate_section(seed, shape=(side, side), n_ions=n_ions)
-        section.write_imzml(path, mode="processed")
-        pool = np.asarray([ion.mz for ion in section.ions], dtype=np.float64)
-        return path, pool, "ionmorph.synth.simulate_section"
-    from pyimzml.ImzMLWriter import ImzMLWriter
+    """Write the benchmark section with the simulator; return (imzML path, ion m/z pool, how it was made)."""
+    from ionmorph.synth import simulate_section
 
-    rng = np.random.default_rng(seed)
-    pool = np.sort(rng.uniform(100.0, 1000.0, n_ions))
-    with ImzMLWriter(str(path), mode="processed", mz_dtype=np.float64, intensity_dtype=np.float32) as w:
-        for r in range(side):
-            present = rng.random((side, n_ions)) < PRESENCE
-            for c in range(side):
-                mz = pool[present[c]] * (1 + rng.uniform(-2e-6, 2e-6, int(present[c].sum())))
-                mz = np.sort(np.concatenate([mz, rng.uniform(100.0, 1000.0, NOISE_PEAKS)]))
-                w.addSpectrum(mz, rng.gamma(2.0, 100.0, len(mz)).astype(np.float32), (c + 1, r + 1))
-    return path, pool, f"random centroid spectra (pyimzML writer; ion presence {PRESENCE}, {NOISE_PEAKS} noise peaks)"
+    section = simulate_section(seed, shape=(side, side), n_ions=n_ions)
+    section.write_imzml(path, mode="processed")
+    pool = np.asarray([ion.mz for ion in section.ions], dtype=np.float64)
+    return path, pool, "ionmorph.synth.simulate_section"
 
 
 def worker_onepass(path: str, mz: np.ndarray) -> dict:

@@ -1,0 +1,175 @@
+"""Channel reduction: keep the C most informative ion images of an MSI cube (SPEC 1, 8).
+
+``reduce`` extracts the candidates' ion images once, scores every candidate with the chosen
+method and keeps the top ``n_channels``, ordered by m/z so that neighbouring channels stay
+neighbours along the m/z axis of a 3D CNN:
+
+- ``"ionmorphnet"``: IonMorphNet's informative score (:func:`ionmorph.pick.pick_peaks`);
+- ``"intensity"``: top mean intensity over the measured pixels;
+- ``"random"``: a seeded random choice (the floor);
+- ``"all"``: every candidate (no reduction).
+"""
+from __future__ import annotations
+
+import os
+import sys
+import types
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .baselines import mean_intensity, random_scores, rank
+from .errors import InputError
+from .fileio import atomic_path
+
+METHODS = ("ionmorphnet", "random", "intensity", "all")
+DEFAULT_MODEL = "ionmorphnet-convnextv2-tiny"
+
+
+@dataclass
+class ReducedCube:
+    """A reduced MSI cube.
+
+    Attributes
+    ----------
+    cube : numpy.ndarray
+        float32 (C, H, W) ion images; unmeasured pixels are 0.
+    mz : numpy.ndarray
+        float64 (C,) m/z of the channels, ascending.
+    mask : numpy.ndarray
+        bool (H, W), True where a pixel has a spectrum.
+    scores : numpy.ndarray
+        float64 (C,) the selection score of each kept channel.
+    method : str
+        The selection method.
+    """
+
+    cube: np.ndarray
+    mz: np.ndarray
+    mask: np.ndarray
+    scores: np.ndarray
+    method: str
+
+    def to_anndata(self, path: str | os.PathLike | None = None) -> Any:
+        """The measured pixels as an AnnData (pixels x ions), written to ``path`` (.h5ad) if given.
+
+        ``X`` is float32 (n_pixels, C); ``obsm["spatial"]`` holds (x, y) = (column, row) per pixel
+        (the scverse convention); ``var["mz"]`` the channel m/z and ``var["score"]`` the selection
+        score; ``uns["ionmorph"]`` the method and raster shape.
+        """
+        try:
+            import anndata as ad
+            import pandas as pd
+        except ImportError as exc:  # pragma: no cover - depends on the environment
+            raise ImportError("to_anndata needs the optional extra: pip install 'ionmorph[anndata]'") from exc
+        rows, cols = np.nonzero(self.mask)
+        var = pd.DataFrame({"mz": self.mz, "score": self.scores},
+                           index=[f"{m:.5f}" for m in self.mz])
+        obs = pd.DataFrame({"row": rows, "col": cols}, index=[f"{r}_{c}" for r, c in zip(rows, cols)])
+        adata = ad.AnnData(X=np.ascontiguousarray(self.cube[:, rows, cols].T, dtype=np.float32), obs=obs, var=var)
+        adata.obsm["spatial"] = np.stack([cols, rows], axis=1).astype(np.float64)
+        adata.uns["ionmorph"] = {"method": self.method, "shape": list(self.mask.shape)}
+        if path is not None:
+            path = Path(path)
+            with atomic_path(path) as tmp:
+                adata.write_h5ad(tmp)
+        return adata
+
+
+def channel_scores(images: np.ndarray, mz: np.ndarray, mask: np.ndarray | None, method: str, *,
+                   model: Any = DEFAULT_MODEL, seed: int = 0, progress: bool = False) -> np.ndarray:
+    """Score every candidate ion image with ``method`` (higher = keep first); float64 (n,)."""
+    if method not in METHODS:
+        raise InputError(f"method must be one of {METHODS}, got {method!r}")
+    if method == "ionmorphnet":
+        from .pick import pick_peaks
+
+        return np.asarray(pick_peaks(images, mz=mz, mask=mask, model=model, progress=progress).score,
+                          dtype=np.float64)
+    if method == "intensity":
+        return mean_intensity(images, mask)
+    if method == "random":
+        return random_scores(images, mask, seed=seed)
+    return np.ones(len(images))
+
+
+def select_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int | None) -> np.ndarray:
+    """Indices of the ``n_channels`` best-scored candidates (all when None), in ascending m/z order."""
+    keep = rank(scores)
+    if n_channels is not None:
+        if n_channels < 1:
+            raise InputError(f"n_channels must be at least 1, got {n_channels}")
+        keep = keep[:n_channels]
+    return keep[np.argsort(np.asarray(mz)[keep], kind="stable")]
+
+
+def reduce(data: Any, n_channels: int | None = 32, method: str = "ionmorphnet", *,
+           candidates: Sequence[float] | np.ndarray | None = None, ppm: float | None = None,
+           mz: Sequence[float] | np.ndarray | None = None, mask: np.ndarray | None = None,
+           model: Any = DEFAULT_MODEL, seed: int = 0, progress: bool = False) -> ReducedCube:
+    """Reduce an MSI dataset to its ``n_channels`` most informative ion images.
+
+    Parameters
+    ----------
+    data : path, ionmorph.msi.MSIData or numpy.ndarray
+        An imzML file, an opened dataset, or an (n, H, W) ion-image stack (then ``mz`` is required).
+    n_channels : int or None
+        C, the number of channels kept (None or ``method="all"``: every candidate).
+    method : {"ionmorphnet", "random", "intensity", "all"}
+        How candidates are scored (module docstring).
+    candidates : sequence of float, optional
+        Candidate m/z (default: :func:`ionmorph.candidates.candidate_mz` of the data).
+    ppm : float, optional
+        Ion-image window half-width (default :data:`ionmorph.msi.DEFAULT_PPM`).
+    mz, mask : optional
+        The m/z of each image and the raster mask, for a stack ``data``.
+    model : str, path or IonMorphNet
+        The IonMorphNet used by ``method="ionmorphnet"``.
+    seed : int
+        Seed of ``method="random"``.
+
+    Returns
+    -------
+    ReducedCube
+    """
+    images, all_mz, raster = _candidate_images(data, candidates, ppm, mz, mask, progress)
+    scores = channel_scores(images, all_mz, raster, method, model=model, seed=seed, progress=progress)
+    keep = select_channels(scores, all_mz, None if method == "all" else n_channels)
+    return ReducedCube(cube=images[keep], mz=all_mz[keep], mask=raster, scores=scores[keep], method=method)
+
+
+def _candidate_images(data: Any, candidates: Sequence[float] | np.ndarray | None, ppm: float | None,
+                      mz: Sequence[float] | np.ndarray | None, mask: np.ndarray | None,
+                      progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(images (n, H, W) float32, m/z (n,), mask (H, W)) of the candidates of ``data``."""
+    if isinstance(data, np.ndarray):
+        if data.ndim != 3:
+            raise InputError(f"an ion-image stack must be (n, H, W), got shape {data.shape}")
+        if mz is None or len(mz) != len(data):
+            raise InputError("a stack needs mz= with one m/z per image")
+        raster = np.ones(data.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        if raster.shape != data.shape[1:]:
+            raise InputError(f"mask shape {raster.shape} does not match the stack's raster {data.shape[1:]}")
+        return np.asarray(data, dtype=np.float32), np.asarray(mz, dtype=np.float64), raster
+    from .candidates import candidate_mz
+    from .msi import DEFAULT_PPM, open_msi
+
+    msi = open_msi(data) if isinstance(data, (str, os.PathLike)) else data
+    cands = candidate_mz(msi) if candidates is None else candidate_mz(msi, mz=candidates)
+    if len(cands) == 0:
+        raise InputError(f"{msi.path}: no candidate m/z to reduce")
+    images = msi.ion_images(cands, ppm=DEFAULT_PPM if ppm is None else ppm, progress=progress)
+    return images, cands, msi.mask
+
+
+class _CallableModule(types.ModuleType):
+    """Lets ``ionmorph.reduce(...)`` call :func:`reduce` even after ``import ionmorph.reduce`` has
+    bound the package attribute ``ionmorph.reduce`` to this module."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> ReducedCube:
+        return reduce(*args, **kwargs)
+
+
+sys.modules[__name__].__class__ = _CallableModule

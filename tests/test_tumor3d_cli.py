@@ -1,0 +1,49 @@
+"""The tumor3d command: train on a cohort, predict a slide, explain the model; clear errors."""
+from __future__ import annotations
+
+import csv
+import json
+
+import numpy as np
+
+from tumor3d.cli import main
+from tumor3d_testutil import MARKERS, write_toy_cohort
+
+
+def test_train_predict_explain(tmp_path, capsys):
+    cohort = write_toy_cohort(tmp_path / "cohort", n_patients=3)
+    model = tmp_path / "model"
+    rc = main(["train", "--cohort", str(cohort.root), "--out", str(model), "--work", str(tmp_path / "work"),
+               "--selection", "intensity", "--channels", "5", "--patch", "5", "--epochs", "10", "--batch-size", "16", "--folds", "2"])
+    assert rc == 0
+    assert (model / "config.json").is_file() and (model / "model.safetensors").is_file()
+    cv = json.loads(capsys.readouterr().out.splitlines()[0])
+    assert cv["patch_ba_mean"] > 0.8
+    card = (model / "README.md").read_text()
+    assert "Evaluation" in card and f"{cv['patch_ba_mean']:.3f}" in card
+
+    slide = cohort.slides[0]
+    rc = main(["predict", str(slide.imzml), "--mask", str(slide.mask), "--model", str(model),
+               "-o", str(tmp_path / "map.png")])
+    assert rc == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["tumour"] is True and 0 < out["score"] <= 1
+    assert (tmp_path / "map.png").stat().st_size > 1000
+
+    rc = main(["explain", "--cohort", str(cohort.root), "--model", str(model), "-o", str(tmp_path / "ig.csv"),
+               "-k", "2"])
+    assert rc == 0
+    assert "precision@2" in capsys.readouterr().out
+    with open(tmp_path / "ig.csv", newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    assert len(rows) == 5 and np.isclose(float(rows[0]["mz"]), MARKERS, rtol=1e-5).any()
+
+
+def test_errors_are_one_line(tmp_path, capsys):
+    rc = main(["predict", str(tmp_path / "missing.imzML"), "--model", str(tmp_path / "nope")])
+    assert rc == 2
+    err = capsys.readouterr().err
+    assert err.startswith("tumor3d: error:") and err.count("\n") == 1
+    (tmp_path / "cohort").mkdir()
+    assert main(["explain", "--cohort", str(tmp_path / "cohort"), "--model", "x", "-o", "t.csv"]) == 2
+    assert "patient id" in capsys.readouterr().err

@@ -1,0 +1,137 @@
+"""The ``tumor3d`` command: ``train``, ``predict`` and ``explain`` (built on ``ionmorph.cli.run``)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from ionmorph.cli import run
+from ionmorph.reduce import DEFAULT_MODEL
+
+from .train import SELECTIONS, TrainConfig
+
+DEFAULT_TUMOR_MODEL = "tumor3d-tumour-desi"
+
+
+def _cohort(args: argparse.Namespace):
+    """The cohort of ``--cohort DIR`` or a simulated ``--task`` (built under ``--out``/cohort)."""
+    from .cohort import build_cohort, load_cohort
+
+    if args.cohort:
+        return load_cohort(args.cohort)
+    return build_cohort(args.task, Path(args.work) / "cohort", n_patients=args.n_patients,
+                        seed=args.seed, progress=True)
+
+
+def cmd_train(args: argparse.Namespace) -> int:
+    """Train a Tumor3DNet on every slide of a cohort; optionally report grouped-CV numbers first."""
+    from .train import MethodSpec, cross_validate, model_card, prepare_task, summarise, train_final
+
+    cohort = _cohort(args)
+    data = prepare_task(cohort, cache_dir=Path(args.work) / "cache", model=args.ionmorphnet,
+                        selections=(args.selection,), progress=True)
+    cfg = TrainConfig(n_channels=args.channels, patch=args.patch, epochs=args.epochs, batch_size=args.batch_size,
+                      seed=args.seed)
+    cv = None
+    if args.folds:
+        spec = MethodSpec(f"3d-cnn/{args.selection}", args.selection, "3d")
+        cv = summarise(cross_validate(data, (spec,), k=args.folds, train=cfg, progress=True))
+        print(json.dumps({k: v for k, v in cv.items() if not k.endswith("folds")}))
+    model = train_final(data, cfg, selection=args.selection, progress=True)
+    out = model.save_pretrained(args.out, card=model_card(model, cohort.task, data, cv), dtype="float32")
+    print(f"saved {out}")
+    return 0
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    """Tumour-probability map and slide call of one imzML file."""
+    from ionmorph.plotting import save_figure
+
+    from .cohort import crop_to_raster
+    from .model import Tumor3DNet
+    from .slide import predict_slide, probability_figure
+
+    model = Tumor3DNet.from_pretrained(args.model)
+    region = np.load(args.mask) > 0 if args.mask else None
+    pred = predict_slide(model, args.imzml, region)
+    print(json.dumps({"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4)}))
+    if args.output:
+        annotation = crop_to_raster(np.load(args.mask), pred.prob.shape, pred.origin, args.mask) if args.mask else None
+        save_figure(probability_figure(pred.prob, annotation, Path(args.imzml).stem), args.output)
+    return 0
+
+
+def cmd_explain(args: argparse.Namespace) -> int:
+    """Rank a model's channels by tumour attribution on a cohort's tumour patches."""
+    from .cohort import crop_to_raster, load_cohort
+    from .explain import explain, precision_at_k
+    from .model import Tumor3DNet
+    from .patches import extract_patches, sample_centres
+    from .slide import read_channels
+
+    cohort = load_cohort(args.cohort)
+    model = Tumor3DNet.from_pretrained(args.model)
+    cfg, patches = model.config, []
+    for i, slide in enumerate(cohort.slides):
+        cube, mask, origin = read_channels(slide.imzml, np.asarray(cfg.mz), cfg.ppm)
+        ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
+        centres, _ = sample_centres(ann * mask, args.stride, classes=(2,), balance=False,
+                                    max_per_class=args.max_patches, seed=i)
+        patches.append(extract_patches(cube, centres, cfg.patch))
+    table = explain(model, np.concatenate(patches))
+    table.to_csv(args.output)
+    for m, a in zip(table.mz[:args.k], table.attribution[:args.k]):
+        print(f"{m:.4f}\t{a:+.4g}")
+    if cohort.markers.size:
+        print(f"precision@{args.k} vs true tumour-marking ions: "
+              f"{precision_at_k(table.mz, cohort.markers, args.k, cohort.ppm):.3f}")
+    return 0
+
+
+def add_cli(sub: argparse._SubParsersAction) -> None:
+    """Add ``train``, ``predict`` and ``explain``."""
+    p = sub.add_parser("train", help="train a Tumor3DNet on a cohort (real or simulated)")
+    src = p.add_mutually_exclusive_group(required=True)
+    src.add_argument("--cohort", help="cohort folder (public layout + cohort.json or patients.csv)")
+    src.add_argument("--task", help="simulate this task (see tumor3d.cohort.TASKS)")
+    p.add_argument("--out", required=True, help="output model folder")
+    p.add_argument("--work", default="tumor3d-work", help="folder for the simulated cohort and the cache")
+    p.add_argument("--n-patients", type=int, default=None)
+    p.add_argument("--ionmorphnet", default=DEFAULT_MODEL, help="IonMorphNet weights that choose the channels")
+    p.add_argument("--selection", default="ionmorphnet", choices=SELECTIONS,
+                   help="channel selection (random/intensity: the ablations)")
+    p.add_argument("--channels", type=int, default=TrainConfig.n_channels)
+    p.add_argument("--patch", type=int, default=TrainConfig.patch)
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
+    p.add_argument("--folds", type=int, default=0, help="also report patient-grouped k-fold CV (0: skip)")
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=cmd_train)
+
+    p = sub.add_parser("predict", help="tumour-probability map and slide call of an imzML file")
+    p.add_argument("imzml")
+    p.add_argument("--mask", help="annotation or region mask (.npy); nonzero pixels are predicted")
+    p.add_argument("--model", default=DEFAULT_TUMOR_MODEL)
+    p.add_argument("-o", "--output", help="probability-map figure (.png)")
+    p.set_defaults(func=cmd_predict)
+
+    p = sub.add_parser("explain", help="rank a model's m/z channels by tumour attribution")
+    p.add_argument("--cohort", required=True)
+    p.add_argument("--model", default=DEFAULT_TUMOR_MODEL)
+    p.add_argument("-o", "--output", required=True, help="ranked table (.csv)")
+    p.add_argument("-k", type=int, default=10)
+    p.add_argument("--stride", type=int, default=2)
+    p.add_argument("--max-patches", type=int, default=300, help="tumour patches per slide")
+    p.set_defaults(func=cmd_explain)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``tumor3d`` command."""
+    return run(argv, ("tumor3d.cli",), "tumor3d")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,368 @@
+"""One harness that prepares a cohort, trains every method and scores it by patient-grouped CV.
+
+Steps: :func:`prepare_task` extracts every slide's candidate ion images and TIC once (on-disk
+cache) and scores the candidates for each channel-selection method (label-free scores averaged
+over slides); :func:`run_fold` trains one method (:data:`METHODS`) on the training patients'
+patches and predicts every annotated pixel of the test slides (patch level) and the slide calls
+(slide level, :func:`tumor3d.slide.slide_call`); :func:`cross_validate` loops over folds;
+:func:`train_final` trains the shipped 3D CNN on every slide.
+"""
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from ionmorph.reduce import DEFAULT_MODEL, channel_scores, select_channels
+
+from .baselines import PixelClassifier
+from .cohort import Cohort, crop_to_raster, raster_origin
+from .patches import extract_patches, grouped_folds, normalise_cube, sample_centres
+
+SELECTIONS = ("ionmorphnet", "random", "intensity")
+
+
+@dataclass
+class SlideData:
+    """A prepared slide: normalised candidate cube (L, H, W), annotation and mask."""
+
+    name: str
+    patient: str
+    cube: np.ndarray
+    annotation: np.ndarray
+    mask: np.ndarray
+
+
+@dataclass
+class TaskData:
+    """A prepared cohort: slides, candidate m/z, per-method channel scores, known markers."""
+
+    task: str
+    slides: list[SlideData]
+    mz: np.ndarray
+    scores: dict[str, np.ndarray]
+    ppm: float
+    markers: np.ndarray
+
+    def channels(self, selection: str, n_channels: int) -> np.ndarray:
+        """Candidate indices chosen by ``selection`` ("all" or one of :data:`SELECTIONS`)."""
+        if selection == "all":
+            return np.arange(len(self.mz))
+        return select_channels(self.scores[selection], self.mz, n_channels)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Training and sampling settings shared by every method."""
+
+    n_channels: int = 24
+    patch: int = 9
+    stride: int = 2
+    max_per_class: int = 400
+    epochs: int = 10
+    batch_size: int = 128
+    lr: float = 2e-3
+    weight_decay: float = 1e-4
+    seed: int = 0
+    threads: int = 2
+
+
+@dataclass(frozen=True)
+class MethodSpec:
+    """A method of the comparison: channel selection, patch side and classifier."""
+
+    name: str
+    selection: str
+    classifier: str        # "3d", "2d" (Tumor3DNet kinds), "logreg" or "forest"
+    spectral_only: bool = False
+
+
+METHODS: tuple[MethodSpec, ...] = (
+    MethodSpec("3d-cnn/ionmorphnet", "ionmorphnet", "3d"),
+    MethodSpec("3d-cnn/random", "random", "3d"),
+    MethodSpec("3d-cnn/intensity", "intensity", "3d"),
+    MethodSpec("spectral-only (p=1)/ionmorphnet", "ionmorphnet", "3d", spectral_only=True),
+    MethodSpec("spatial-only 2d-cnn/ionmorphnet", "ionmorphnet", "2d"),
+    MethodSpec("pixel logreg/all", "all", "logreg", spectral_only=True),
+    MethodSpec("pixel forest/all", "all", "forest", spectral_only=True),
+    MethodSpec("pixel 1d-cnn/all", "all", "3d", spectral_only=True),
+)
+
+
+def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = DEFAULT_MODEL,
+                 candidates: np.ndarray | None = None, selections: tuple[str, ...] = SELECTIONS,
+                 seed: int = 0, progress: bool = False) -> TaskData:
+    """Extract, cache and score the candidates of every slide of ``cohort``.
+
+    Candidates default to the union over slides of :func:`ionmorph.candidates.candidate_mz`,
+    merged within the cohort's ppm. Channel scores are label-free and averaged over slides.
+    """
+    from tqdm.auto import tqdm
+
+    if candidates is None:
+        candidates = cohort_candidates(cohort, progress=progress)
+    mz = np.asarray(candidates, dtype=np.float64)
+    slides, sums = [], {s: np.zeros(len(mz)) for s in selections}
+    for slide in tqdm(cohort.slides, desc=f"prepare {cohort.task}", disable=not progress):
+        raw, tic, mask, origin = _cached_images(slide.imzml, mz, cohort.ppm, Path(cache_dir))
+        ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
+        for s in selections:
+            sums[s] += channel_scores(raw, mz, mask, s, model=model, seed=seed)
+        slides.append(SlideData(slide.name, slide.patient, normalise_cube(raw, tic, mask), ann * mask, mask))
+    return TaskData(cohort.task, slides, mz, {s: v / len(slides) for s, v in sums.items()},
+                    cohort.ppm, cohort.markers)
+
+
+def cohort_candidates(cohort: Cohort, min_share: float = 0.5, progress: bool = False) -> np.ndarray:
+    """Candidate m/z shared by the cohort's slides (float64, ascending).
+
+    Every slide's :func:`ionmorph.candidates.candidate_mz` are pooled and merged within the
+    cohort's ppm; a merged m/z is kept when at least ``min_share`` of the slides have a candidate
+    within ppm of it (real ions recur in every slide, noise peaks do not).
+    """
+    from tqdm.auto import tqdm
+
+    from ionmorph.candidates import candidate_mz, merge_within_ppm
+    from ionmorph.msi import open_msi
+
+    lists = [candidate_mz(open_msi(s.imzml)) for s in tqdm(cohort.slides, desc="candidates", disable=not progress)]
+    pooled = np.sort(np.concatenate(lists))
+    merged, _ = merge_within_ppm(pooled, np.ones_like(pooled), cohort.ppm)
+    tol = merged * cohort.ppm * 1e-6
+    support = sum((np.searchsorted(found, merged + tol, "right") - np.searchsorted(found, merged - tol, "left")) > 0
+                  for found in lists)
+    return merged[support >= min_share * len(lists)]
+
+
+def _cached_images(imzml: Path, mz: np.ndarray, ppm: float, cache_dir: Path) -> tuple[np.ndarray, ...]:
+    """(ion images (L, H, W), TIC (H, W), mask (H, W), raster origin) of a slide, from or into the cache."""
+    from ionmorph.fileio import atomic_path
+    from ionmorph.msi import open_msi
+
+    stat = imzml.stat()
+    key = hashlib.sha256(f"{imzml.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ppm}".encode()
+                         + mz.tobytes()).hexdigest()[:16]
+    path = cache_dir / f"{imzml.stem}-{key}.npz"
+    if path.is_file():
+        with np.load(path) as z:
+            return z["images"], z["tic"], z["mask"], tuple(z["origin"])
+    msi = open_msi(imzml)
+    images, tic, origin = msi.ion_images(mz, ppm=ppm), msi.tic_image(), raster_origin(msi)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.savez(fh, images=images, tic=tic, mask=msi.mask, origin=np.asarray(origin))
+    return images, tic, msi.mask, origin
+
+
+# ------------------------------------------------------------------ classifiers
+class NetClassifier:
+    """Trains a :class:`tumor3d.model.Tumor3DNet` on patches (class-weighted CE, AdamW, flips)."""
+
+    def __init__(self, config: Any, train: TrainConfig, progress: bool = False) -> None:
+        from .model import Tumor3DNet
+
+        self.train_config, self.progress = train, progress
+        self.model = Tumor3DNet(config)
+
+    def fit(self, patches: np.ndarray, labels: np.ndarray) -> "NetClassifier":
+        """Train for ``epochs`` epochs with a cosine learning-rate schedule."""
+        import torch
+        from tqdm.auto import trange
+
+        cfg = self.train_config
+        torch.manual_seed(cfg.seed)
+        torch.set_num_threads(cfg.threads)
+        x = torch.from_numpy(patches).unsqueeze(1)
+        y = torch.from_numpy(labels.astype(np.int64))
+        self.model.set_input_stats(x)
+        counts = np.bincount(labels, minlength=len(self.model.config.classes)).astype(np.float64)
+        weight = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(counts), 0.0),
+                              dtype=torch.float32)
+        opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        steps = cfg.epochs * max(1, -(-len(x) // cfg.batch_size))
+        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
+        gen = torch.Generator().manual_seed(cfg.seed)
+        self.model.train()
+        for _ in trange(cfg.epochs, desc="train", disable=not self.progress):
+            for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
+                if len(idx) < 2:
+                    continue
+                xb = _augment(x[idx], gen)
+                loss = torch.nn.functional.cross_entropy(self.model(xb), y[idx], weight=weight)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+                sched.step()
+        self.model.eval()
+        return self
+
+    def predict_proba(self, patches: np.ndarray) -> np.ndarray:
+        """Class probabilities (N, n_classes)."""
+        import torch
+
+        return self.model.predict_proba(torch.from_numpy(patches).unsqueeze(1)).numpy()
+
+
+def _augment(x: Any, gen: Any) -> Any:
+    """Random spatial flips and transposition of a batch (N, 1, C, p, p) (class-preserving)."""
+    import torch
+
+    flips = torch.rand(3, generator=gen) < 0.5
+    if flips[0]:
+        x = x.flip(-1)
+    if flips[1]:
+        x = x.flip(-2)
+    if flips[2]:
+        x = x.transpose(-1, -2)
+    return x
+
+
+def make_classifier(spec: MethodSpec, channels: np.ndarray, mz: np.ndarray, ppm: float,
+                    train: TrainConfig, classes: tuple[str, ...], progress: bool = False) -> Any:
+    """The untrained classifier of ``spec`` for the given channels."""
+    from .model import Tumor3DConfig
+
+    if spec.classifier in ("logreg", "forest"):
+        return PixelClassifier(spec.classifier, seed=train.seed, n_jobs=train.threads)
+    config = Tumor3DConfig(n_channels=len(channels), patch=1 if spec.spectral_only else train.patch,
+                           classes=classes, kind=spec.classifier, mz=tuple(float(m) for m in mz[channels]),
+                           ppm=ppm)
+    return NetClassifier(config, train, progress)
+
+
+# ------------------------------------------------------------------ evaluation
+@dataclass
+class FoldResult:
+    """Predictions of one method on one fold's test slides."""
+
+    method: str
+    fold: int
+    y_true: np.ndarray
+    y_prob: np.ndarray
+    slide_true: np.ndarray
+    slide_call: np.ndarray
+    maps: dict[str, np.ndarray] = field(default_factory=dict)
+    classifier: Any = None
+    channels: np.ndarray | None = None
+    seconds: float = 0.0
+
+    def patch_balanced_accuracy(self) -> float:
+        """Balanced accuracy over every annotated test pixel (a patch centred on each)."""
+        from sklearn.metrics import balanced_accuracy_score
+
+        return float(balanced_accuracy_score(self.y_true, self.y_prob.argmax(axis=1)))
+
+    def slide_balanced_accuracy(self) -> float:
+        """Balanced accuracy of the slide calls (tumour-bearing vs tumour-free)."""
+        from sklearn.metrics import balanced_accuracy_score
+
+        if len(np.unique(self.slide_true)) < 2:
+            return float(np.mean(self.slide_true == self.slide_call))
+        return float(balanced_accuracy_score(self.slide_true, self.slide_call))
+
+
+def training_patches(slides: list[SlideData], channels: np.ndarray, patch: int, train: TrainConfig,
+                     classes: tuple[int, ...] = (1, 2)) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced training patches (N, C, p, p) and labels of ``slides`` (stride grid, seeded)."""
+    xs, ys = [], []
+    for i, s in enumerate(slides):
+        centres, labels = sample_centres(s.annotation, train.stride, classes=classes, balance=True,
+                                         max_per_class=train.max_per_class, seed=train.seed + i)
+        xs.append(extract_patches(s.cube, centres, patch, channels))
+        ys.append(labels)
+    return np.concatenate(xs), np.concatenate(ys)
+
+
+def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: np.ndarray,
+             train: TrainConfig, fold: int = 0, progress: bool = False) -> FoldResult:
+    """Train ``spec`` on the slides ``train_idx`` and score it on the slides ``test_idx``."""
+    import time
+
+    from .slide import predict_map, slide_call, slide_truth
+
+    t0 = time.perf_counter()
+    channels = data.channels(spec.selection, train.n_channels)
+    patch = 1 if spec.spectral_only else train.patch
+    classes = ("healthy", "tumour")
+    x, y = training_patches([data.slides[i] for i in train_idx], channels, patch, train)
+    clf = make_classifier(spec, channels, data.mz, data.ppm, train, classes, progress).fit(x, y)
+    y_true, y_prob, s_true, s_call, maps = [], [], [], [], {}
+    for i in test_idx:
+        s = data.slides[i]
+        prob = predict_map(clf.predict_proba, s.cube, s.annotation > 0, patch, channels)
+        keep = s.annotation > 0
+        y_true.append(s.annotation[keep] - 1)
+        y_prob.append(np.stack([1 - prob[keep], prob[keep]], axis=1))
+        s_true.append(slide_truth(s.annotation))
+        s_call.append(slide_call(prob, keep))
+        maps[s.name] = prob
+    return FoldResult(spec.name, fold, np.concatenate(y_true), np.concatenate(y_prob),
+                      np.array(s_true), np.array(s_call), maps, clf, channels, time.perf_counter() - t0)
+
+
+def cross_validate(data: TaskData, methods: tuple[MethodSpec, ...] = METHODS, *, k: int = 4,
+                   train: TrainConfig = TrainConfig(), progress: bool = False,
+                   on_result: Callable[[FoldResult], None] | None = None) -> list[FoldResult]:
+    """Patient-grouped k-fold CV of every method; ``on_result`` sees each fold result."""
+    results = []
+    folds = grouped_folds([s.patient for s in data.slides], k, seed=train.seed)
+    for f, (tr, te) in enumerate(folds):
+        for spec in methods:
+            res = run_fold(data, spec, tr, te, train, fold=f, progress=progress)
+            if on_result is not None:
+                on_result(res)
+            results.append(res)
+    return results
+
+
+def summarise(results: list[FoldResult]) -> dict[str, Any]:
+    """Mean and sd over folds of the patch- and slide-level balanced accuracy (one method)."""
+    patch = [r.patch_balanced_accuracy() for r in results]
+    slide = [r.slide_balanced_accuracy() for r in results]
+    return {"patch_ba_mean": float(np.mean(patch)), "patch_ba_sd": float(np.std(patch)),
+            "slide_ba_mean": float(np.mean(slide)), "slide_ba_sd": float(np.std(slide)),
+            "patch_ba_folds": patch, "slide_ba_folds": slide,
+            "seconds_per_fold": float(np.mean([r.seconds for r in results]))}
+
+
+def train_final(data: TaskData, train: TrainConfig = TrainConfig(), selection: str = "ionmorphnet",
+                progress: bool = False) -> Any:
+    """Train the 3D CNN on ``selection`` channels of every slide; returns the Tumor3DNet."""
+    spec = MethodSpec(f"3d-cnn/{selection}", selection, "3d")
+    channels = data.channels(selection, train.n_channels)
+    x, y = training_patches(data.slides, channels, train.patch, train)
+    clf = make_classifier(spec, channels, data.mz, data.ppm, train, ("healthy", "tumour"), progress)
+    return clf.fit(x, y).model
+
+
+def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None = None) -> str:
+    """A README.md model card for a trained Tumor3DNet: training data, channels, held-out numbers."""
+    cfg = model.config
+    n_pat = len({s.patient for s in data.slides})
+    lines = ["---", "library_name: ionmorph", "license: apache-2.0",
+             "tags: [mass-spectrometry-imaging, tumour-classification, 3d-cnn, tumor3d]",
+             "metrics: [balanced_accuracy]", "---", "",
+             f"# Tumor3DNet ({task})", "",
+             f"A compact 3D CNN ({model.n_parameters():,} parameters) classifying {cfg.patch} x {cfg.patch} x "
+             f"{cfg.n_channels} patches of an MSI slide as {' / '.join(cfg.classes)}.", "",
+             "## Training data",
+             f"{len(data.slides)} slides of {n_pat} patients (task `{task}`), every annotated slide; "
+             f"{cfg.n_channels} ion images chosen by IonMorphNet scores among {len(data.mz)} candidates, "
+             f"windows of +/- {cfg.ppm:g} ppm; intensities `{cfg.normalisation}`.", "",
+             "## Evaluation (patient-grouped cross-validation, held-out patients)"]
+    if cv:
+        lines += ["| level | balanced accuracy (mean +/- sd over folds) |", "|---|---|",
+                  f"| patch | {cv['patch_ba_mean']:.3f} +/- {cv['patch_ba_sd']:.3f} |",
+                  f"| slide | {cv['slide_ba_mean']:.3f} +/- {cv['slide_ba_sd']:.3f} |",
+                  "", f"{len(cv['patch_ba_folds'])} folds, grouped by patient; slide rule in tumor3d.slide."]
+    else:
+        lines.append("Not evaluated.")
+    lines += ["", "## Intended use and limitations",
+              "Research use. Trained on the stated cohort only; expects the same instrument, ion "
+              "windows and normalisation. Not a diagnostic device.", "",
+              "Channels (m/z): " + ", ".join(f"{m:.4f}" for m in cfg.mz), ""]
+    return "\n".join(lines)
