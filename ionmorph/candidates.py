@@ -12,7 +12,10 @@ Detection (:func:`detect_peaks`) works on any mean spectrum, profile or centroid
    (exact for Gaussian profile peaks; a lone centroid bin keeps its own m/z);
 5. merging: neighbouring centroids closer than ``ppm`` are merged (single linkage) into their
    height-weighted mean m/z, keeping the largest height;
-6. cap: the ``max_peaks`` highest peaks are kept; the result is sorted by m/z.
+6. resolution: a peak closer than the spectrum's typical FWHM (the median half-height width of
+   the strongest quarter of the peaks) to a taller one is a shoulder or a noise wiggle of the
+   same unresolved peak and is dropped (matters for low-resolution profile data);
+7. cap: the ``max_peaks`` highest peaks are kept; the result is sorted by m/z.
 """
 from __future__ import annotations
 
@@ -96,6 +99,37 @@ def merge_within_ppm(mz: np.ndarray, height: np.ndarray, ppm: float) -> tuple[np
     return merged, top
 
 
+def typical_fwhm_ppm(mz: np.ndarray, y: np.ndarray, idx: np.ndarray) -> float:
+    """Median full width at half maximum (ppm) of the strongest quarter of the peaks ``idx``."""
+    from scipy import signal
+
+    if idx.size == 0:
+        return 0.0
+    strong = idx[y[idx] >= np.quantile(y[idx], 0.75)]
+    _, _, left, right = signal.peak_widths(y, strong, rel_height=0.5)
+    pos = np.arange(mz.size)
+    width = np.interp(right, pos, mz) - np.interp(left, pos, mz)
+    return float(np.median(width / mz[strong] * 1e6))
+
+
+def suppress_within_ppm(mz: np.ndarray, height: np.ndarray, ppm: float) -> tuple[np.ndarray, np.ndarray]:
+    """Drop every peak closer than ``ppm`` to a taller kept peak (greedy, tallest first)."""
+    kept: list[int] = []
+    kept_mz = np.empty(0)
+    for i in np.argsort(-height, kind="stable"):
+        j = np.searchsorted(kept_mz, mz[i])
+        near = [kept_mz[k] for k in (j - 1, j) if 0 <= k < kept_mz.size]
+        if all(abs(m - mz[i]) > mz[i] * ppm * 1e-6 for m in near):
+            kept.append(int(i))
+            kept_mz = np.insert(kept_mz, j, mz[i])
+    keep = np.sort(np.asarray(kept, dtype=np.int64))
+    return mz[keep], height[keep]
+
+
+#: Default minimum fraction of spectra holding a peak for a centroid-data candidate (0.5 %).
+MIN_FREQUENCY = 0.005
+
+
 def detect_peaks(
     mz: np.ndarray,
     intensity: np.ndarray,
@@ -119,6 +153,9 @@ def detect_peaks(
     cmz = _centroids(mz, y, idx)
     height = above[idx] / (noise if noise > 0 else 1.0)
     cmz, height = merge_within_ppm(cmz, height, ppm)
+    fwhm = typical_fwhm_ppm(mz, above, idx)
+    if fwhm > ppm:
+        cmz, height = suppress_within_ppm(cmz, height, fwhm)
     if max_peaks is not None and cmz.size > max_peaks:
         keep = np.sort(np.argsort(-height, kind="stable")[:max_peaks])
         cmz, height = cmz[keep], height[keep]
@@ -133,6 +170,20 @@ def _user_list(values: Sequence[float] | np.ndarray, source: str) -> np.ndarray:
     return np.unique(arr)
 
 
+def _is_centroid(data: Any) -> bool:
+    """Centroid data: declared so, or processed data not declared as profile."""
+    kind = getattr(data, "spectrum_type", None)
+    return kind == "centroid" or (kind is None and getattr(data, "mode", None) == "processed")
+
+
+def window_frequency(centres: np.ndarray, axis: np.ndarray, frequency: np.ndarray, ppm: float) -> np.ndarray:
+    """Sum of per-bin peak frequencies within +/- ``ppm`` of each centre (clipped to 1)."""
+    cum = np.concatenate([[0.0], np.cumsum(frequency, dtype=np.float64)])
+    lo = np.searchsorted(axis, centres * (1 - ppm * 1e-6), "left")
+    hi = np.searchsorted(axis, centres * (1 + ppm * 1e-6), "right")
+    return np.minimum(cum[hi] - cum[lo], 1.0)
+
+
 def candidate_mz(
     data: Any,
     *,
@@ -143,6 +194,7 @@ def candidate_mz(
     labels: str | os.PathLike | None = None,
     min_mz: float | None = None,
     max_mz: float | None = None,
+    min_frequency: float | None = None,
 ) -> np.ndarray:
     """Candidate m/z values of a dataset (float64, sorted ascending, unique).
 
@@ -159,6 +211,10 @@ def candidate_mz(
         A label CSV in the published format (SPEC 4); its ``mz`` column is the list.
     min_mz, max_mz : float, optional
         Keep only candidates inside this range (applied before the detection cap).
+    min_frequency : float, optional
+        Keep only detected peaks found (within +/- ``ppm``) in at least this fraction of the
+        spectra, applied before the cap. Default: :data:`MIN_FREQUENCY` for centroid data, where
+        isolated noise peaks would otherwise fill the cap, and 0 (off) for profile data.
     """
     if mz is not None and labels is not None:
         raise InputError("give either mz= or labels=, not both")
@@ -179,14 +235,24 @@ def candidate_mz(
     else:
         if data is None:
             raise InputError("candidate_mz needs data (for peak detection) or an mz= / labels= list")
-        spec_mz, spec_int = data.mean_spectrum()
-        spec_mz, spec_int = np.asarray(spec_mz), np.asarray(spec_int)
+        centroid = _is_centroid(data)
+        if min_frequency is None:
+            min_frequency = MIN_FREQUENCY if centroid else 0.0
+        if min_frequency > 0:
+            spec_mz, spec_int, freq = (np.asarray(a) for a in data.mean_spectrum(frequency=True))
+        else:
+            spec_mz, spec_int = (np.asarray(a) for a in data.mean_spectrum())
         keep = np.ones(spec_mz.shape, dtype=bool)
         if min_mz is not None:
             keep &= spec_mz >= min_mz
         if max_mz is not None:
             keep &= spec_mz <= max_mz
-        out, _ = detect_peaks(spec_mz[keep], spec_int[keep], snr=snr, ppm=ppm, max_peaks=max_peaks)
+        out, height = detect_peaks(spec_mz[keep], spec_int[keep], snr=snr, ppm=ppm, max_peaks=None)
+        if min_frequency > 0:
+            ok = window_frequency(out, spec_mz, freq, ppm) >= min_frequency
+            out, height = out[ok], height[ok]
+        if max_peaks is not None and out.size > max_peaks:
+            out = np.sort(out[np.argsort(-height, kind="stable")[:max_peaks]])
     if min_mz is not None:
         out = out[out >= min_mz]
     if max_mz is not None:

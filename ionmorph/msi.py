@@ -540,7 +540,7 @@ class MSIData:
         return out
 
     def mean_spectrum(self, bins: np.ndarray | None = None, bin_ppm: float | None = None,
-                      progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+                      progress: bool = False, frequency: bool = False) -> tuple[np.ndarray, ...]:
         """Mean spectrum over the measured pixels.
 
         Continuous data without ``bins``/``bin_ppm``: the mean on the shared axis. Otherwise the
@@ -554,31 +554,47 @@ class MSIData:
             Width of constant-ppm (log-spaced) bins over ``mz_range``. Default for processed data:
             the median relative spacing of a profile spectrum's points, or :data:`DEFAULT_BIN_PPM`
             for centroid data (or when the type is unknown).
+        progress : bool
+            Show a progress bar.
+        frequency : bool
+            Also return, per axis point or bin, the number of positive values divided by
+            ``n_pixels``: the fraction of spectra holding a peak there (meaningful for centroid data).
 
         Returns
         -------
-        (mz, intensity) : float64 arrays
-            Axis values (bin centres, geometric mean of the edges) and mean intensities.
+        (mz, intensity) or (mz, intensity, frequency) : float64 arrays
+            Axis values (bin centres, geometric mean of the edges), mean intensities and, if asked,
+            peak frequencies.
         """
         if self.mz_axis is not None and bins is None and bin_ppm is None:
             total = np.zeros(len(self.mz_axis), dtype=np.float64)
+            count = np.zeros(len(self.mz_axis), dtype=np.float64)
             for _, _, block in self.spectra(progress=progress):
                 total += block.sum(axis=0, dtype=np.float64)
-            return self.mz_axis.astype(np.float64), total / self.n_pixels
+                if frequency:
+                    count += (block > 0).sum(axis=0)
+            out = (self.mz_axis.astype(np.float64), total / self.n_pixels)
+            return out + (count / self.n_pixels,) if frequency else out
         edges = self._bin_edges(bin_ppm) if bins is None else np.asarray(bins, dtype=np.float64)
         if edges.ndim != 1 or len(edges) < 2 or not np.all(np.diff(edges) > 0):
             raise InputError("bins must be at least two strictly increasing m/z edges")
         nb = len(edges) - 1
         total = np.zeros(nb, dtype=np.float64)
+        count = np.zeros(nb, dtype=np.float64)
         for _, mzs, ints in self.spectra(progress=progress):
             if self.mz_axis is not None:
                 m, a = self.mz_axis, ints.sum(axis=0, dtype=np.float64)
+                positive = (ints > 0).sum(axis=0)
             else:
                 m, a = (np.concatenate(mzs), np.concatenate(ints)) if len(mzs) else (np.zeros(0), np.zeros(0))
+                positive = a > 0
             b = np.searchsorted(edges, m, "right") - 1
             ok = (b >= 0) & (b < nb)
             total += np.bincount(b[ok], weights=a[ok].astype(np.float64), minlength=nb)
-        return np.sqrt(edges[:-1] * edges[1:]), total / self.n_pixels
+            if frequency:
+                count += np.bincount(b[ok], weights=np.asarray(positive, dtype=np.float64)[ok], minlength=nb)
+        out = (np.sqrt(edges[:-1] * edges[1:]), total / self.n_pixels)
+        return out + (count / self.n_pixels,) if frequency else out
 
     def _bin_edges(self, bin_ppm: float | None) -> np.ndarray:
         """Constant-ppm edges over ``mz_range`` (see :meth:`mean_spectrum` for the default width)."""

@@ -136,7 +136,29 @@ def test_real_profile_tof_file(realdata):
         data = msi.open_msi(realdata / "m2aia-test" / "test.imzML")
     out = candidate_mz(data, snr=3, ppm=10)
     lo, hi = data.mz_range
-    assert 20 < out.size <= 2000 and lo <= out[0] and out[-1] <= hi
+    # broad linear-TOF protein peaks: one candidate per resolved peak, not one per noise wiggle
+    assert 10 <= out.size <= 200 and lo <= out[0] and out[-1] <= hi
+    assert np.all(np.diff(out) / out[1:] * 1e6 > 10)
     # the dominant protein peak of this recording lies near m/z 4963.4
     assert np.min(np.abs(out - 4963.4)) < 1.0
     assert candidate_mz(data, max_peaks=10).size == 10
+
+
+def test_profile_shoulders_within_fwhm_are_one_peak():
+    mz = np.linspace(1000.0, 1010.0, 4001)
+    sigma = 0.02
+    y = 100 * np.exp(-0.5 * ((mz - 1003.0) / sigma) ** 2) + 30 * np.exp(-0.5 * ((mz - 1003.03) / sigma) ** 2)
+    y += 50 * np.exp(-0.5 * ((mz - 1007.0) / sigma) ** 2) + 1.0
+    y += np.random.default_rng(0).normal(0, 0.2, mz.size)
+    found, _ = detect_peaks(mz, y, snr=5, ppm=5)
+    assert found.size == 2
+    assert abs(found[0] - 1003.0) < 0.02 and abs(found[1] - 1007.0) < 0.005
+
+
+def test_centroid_noise_peaks_are_dropped_by_frequency():
+    from ionmorph.candidates import window_frequency
+
+    axis = np.array([100.0, 200.0, 200.001, 300.0])
+    freq = np.array([0.001, 0.3, 0.4, 0.002])
+    got = window_frequency(np.array([100.0, 200.0005, 300.0]), axis, freq, ppm=10)
+    assert np.allclose(got, [0.001, 0.7, 0.002])

@@ -224,3 +224,18 @@ def test_detection_probability_is_the_poisson_tail():
     for threshold in (0.5, 1, 2, 3, 3.5):
         k = max(1, int(np.ceil(threshold)))
         assert np.allclose(detection_probability(lam, threshold), special.gammainc(k, lam), atol=1e-5)
+
+
+def test_profile_peaks_have_their_maximum_at_the_ion(tmp_path):
+    """No inflated points at the edges of a peak's dense axis window (wide grid gaps beside them)."""
+    from ionmorph.msi import open_msi
+
+    sec = simulate_section(7, family="kidney", instrument="desi", shape=(40, 40), n_ions=80)
+    path = tmp_path / "s.imzML"
+    sec.write_imzml(path, mode="continuous")
+    mz, mean = open_msi(path).mean_spectrum()
+    strongest = np.argsort(-sec.abundance.reshape(len(sec.ions), -1).mean(axis=1))[:10]
+    for i in strongest:
+        centre = sec.ions[i].mz
+        near = np.flatnonzero(np.abs(mz - centre) < centre * 150e-6)
+        assert abs(mz[near[np.argmax(mean[near])]] - centre) < centre * 20e-6

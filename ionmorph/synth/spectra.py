@@ -48,15 +48,20 @@ def profile_axis(mz: np.ndarray, inst: Instrument) -> np.ndarray:
 
 
 def _shape_matrix(axis: np.ndarray, centres: np.ndarray, sigma: np.ndarray) -> sparse.csr_matrix:
-    """Sparse (peaks x axis) Gaussian peak shapes, each summing to about 1 over the axis points."""
+    """Sparse (peaks x axis) Gaussian peak shapes, each summing to about 1 over the axis points.
+
+    Each point holds the peak's height there, scaled by the dense spacing around the peak
+    (FWHM / points per FWHM); the wide gaps of the sparse grid between peaks must not inflate the
+    outermost points of a peak window.
+    """
     lo = np.searchsorted(axis, centres - _SIGMAS * sigma, "left")
     hi = np.searchsorted(axis, centres + _SIGMAS * sigma, "right")
     n = hi - lo
     rows = np.repeat(np.arange(len(centres)), n)
     cols = np.repeat(lo, n) + (np.arange(n.sum()) - np.repeat(np.cumsum(n) - n, n))
-    spacing = np.gradient(axis)
+    step = sigma * 2.355 / _POINTS_PER_FWHM
     x = (axis[cols] - centres[rows]) / sigma[rows]
-    vals = np.exp(-0.5 * x * x) * spacing[cols] / (sigma[rows] * np.sqrt(2 * np.pi))
+    vals = np.exp(-0.5 * x * x) * step[rows] / (sigma[rows] * np.sqrt(2 * np.pi))
     return sparse.csr_matrix((vals, (rows, cols)), shape=(len(centres), len(axis)))
 
 
