@@ -146,10 +146,13 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("-k", type=int, default=5, help="precision at k of the biomarker read-out")
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--ship", choices=list(TASKS), help="then train on all of this task and ship the weights")
+    ap.add_argument("--folds", type=int, help="patient-grouped folds (default 4; --quick 2)")
+    ap.add_argument("--patients", type=int, help="patients per simulated cohort (default 8; --quick 4)")
     args = ap.parse_args(argv)
     if args.ship and args.ship not in args.tasks:
         ap.error(f"--ship {args.ship} needs that task in --tasks")
-    args.folds, args.patients, args.shape = (2, 4, (32, 32)) if args.quick else (4, 8, None)
+    folds, patients, args.shape = (2, 4, (32, 32)) if args.quick else (4, 8, None)
+    args.folds, args.patients = args.folds or folds, args.patients or patients
     train = TrainConfig(epochs=5 if args.quick else TrainConfig.epochs, seed=args.seed)
     args.stem = "tumor_quick" if args.quick else "tumor"
     t0 = time.perf_counter()

@@ -20,18 +20,19 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, prog: str = "ionmorph") -> argparse.ArgumentParser:
+def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, prog: str = "ionmorph",
+                 description: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser from the command modules."""
-    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0] if __doc__ else None)
+    parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in modules:
         importlib.import_module(name).add_cli(sub)
     return parser
 
 
-def run(argv: list[str] | None, modules: tuple[str, ...], prog: str) -> int:
+def run(argv: list[str] | None, modules: tuple[str, ...], prog: str, description: str | None = None) -> int:
     """Parse ``argv`` and run the chosen sub-command; ionmorph errors print one clear line."""
-    args = build_parser(modules, prog).parse_args(argv)
+    args = build_parser(modules, prog, description).parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except (IonMorphError, FileNotFoundError, FileExistsError) as exc:

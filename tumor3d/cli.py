@@ -130,7 +130,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tumor3d`` command."""
-    return run(argv, ("tumor3d.cli",), "tumor3d")
+    return run(argv, ("tumor3d.cli",), "tumor3d", __doc__.splitlines()[0])
 
 
 if __name__ == "__main__":
