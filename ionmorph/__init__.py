@@ -3,7 +3,7 @@
 The data flow, one module per step::
 
     open_msi -> candidate_mz -> ion_images -> preprocess -> IonMorphNet -> pick_peaks -> reduce -> Tumor3DNet
-    (msi)       (candidates)    (msi)         (preprocess)  (model)        (pick)         (reduce)  (tumor3d)
+    (msi)       (candidates)    (msi)         (preprocessing) (model)      (pick)         (reduction) (tumor3d)
 
 with the simulator (:mod:`ionmorph.synth`) beside it feeding training and benchmarks, and one
 weights module (:mod:`ionmorph.hub`) serving both model families. Names are imported lazily so
@@ -23,11 +23,11 @@ _EXPORTS = {
     "open_msi": "ionmorph.msi",
     "MSIData": "ionmorph.msi",
     "candidate_mz": "ionmorph.candidates",
-    "preprocess": "ionmorph.preprocess",
+    "preprocess": "ionmorph.preprocessing",
     "IonMorphNet": "ionmorph.model",
     "pick_peaks": "ionmorph.pick",
     "PickResult": "ionmorph.pick",
-    "reduce": "ionmorph.reduce",
+    "reduce": "ionmorph.reduction",
     "mscf1": "ionmorph.metrics",
     "CLASSES": "ionmorph.labels",
     "MSIFormatError": "ionmorph.errors",

@@ -6,7 +6,7 @@ hotspots. No shuffling or surrogate transforms, which would destroy the spatial 
 defines the class.
 
 Hotspots add a few very bright pixels and then re-apply the shared intensity normalisation
-(:func:`ionmorph.preprocess.normalise_measured`, with the non-zero pixels taken as the measured
+(:func:`ionmorph.preprocessing.normalise_measured`, with the non-zero pixels taken as the measured
 ones), so the model sees what preprocessing makes of raw data with hotspots: they are clipped.
 
 Every output is float32 in [0, 1] with the input's shape. :class:`Augmenter` is deterministic:
@@ -21,7 +21,7 @@ from typing import Any
 import numpy as np
 
 from .errors import InputError
-from .preprocess import PreprocessConfig, normalise_measured
+from .preprocessing import PreprocessConfig, normalise_measured
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 import albumentations as A  # noqa: E402

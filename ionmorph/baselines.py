@@ -19,7 +19,7 @@ import numpy as np
 
 from .candidates import baseline_correct, noise_stats
 from .errors import InputError
-from .preprocess import PreprocessConfig, normalise_measured
+from .preprocessing import PreprocessConfig, normalise_measured
 
 def _stack(images: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     arr = np.asarray(images, dtype=np.float32)
@@ -96,7 +96,7 @@ def spatial_chaos(images: np.ndarray, mask: np.ndarray | None = None, *, n_level
     """``1 - chaos`` (Alexandrov & Bartels 2013): high for spatially coherent images.
 
     Each image is hotspot-clipped and scaled to [0, 1] over its measured pixels (the
-    :func:`ionmorph.preprocess.preprocess` normalisation, without resizing), thresholded at
+    :func:`ionmorph.preprocessing.preprocess` normalisation, without resizing), thresholded at
     ``n_levels`` evenly spaced levels in (0, 1); each level set gets a small clean-up (binary
     closing with a 3 x 3 cross, restricted to measured pixels, which bridges one-pixel gaps) and
     its 4-connected components are counted. ``chaos = mean count / number of non-zero measured

@@ -9,7 +9,7 @@ orders the output classes as :data:`ionmorph.labels.CLASSES` when the checkpoint
 classes, and saves with :meth:`IonMorphNet.save_pretrained`.
 
 The published model was trained on a different preprocessing (99th percentile over all pixels,
-aspect-stretching resize; SPEC 3) than :func:`ionmorph.preprocess.preprocess`, which the model
+aspect-stretching resize; SPEC 3) than :func:`ionmorph.preprocessing.preprocess`, which the model
 card of the converted folder states.
 """
 from __future__ import annotations
@@ -119,7 +119,7 @@ def convert_checkpoint(ckpt_path: str | os.PathLike, run_meta_path: str | os.Pat
 
     from .hub import load_strict
     from .model import IonMorphNet
-    from .preprocess import PreprocessConfig
+    from .preprocessing import PreprocessConfig
 
     path = Path(ckpt_path)
     ckpt = read_checkpoint(path, trusted)
@@ -143,7 +143,7 @@ def convert_checkpoint(ckpt_path: str | os.PathLike, run_meta_path: str | os.Pat
     classes = list(CLASSES) if reorder else names
     summary = {"source": f"converted from the published IonMorphNet checkpoint {path.name}",
                "preprocessing_note": "trained with the published preprocessing (percentile over all pixels, "
-                                     "aspect-stretching resize), not ionmorph.preprocess",
+                                     "aspect-stretching resize), not ionmorph.preprocessing",
                "checkpoint_classes": names, **_scalars({k: ckpt.get(k) for k in ("epoch", "best_val_loss", "best_val_acc")}),
                "hyperparams": _scalars(hyper), "run_meta": _scalars(meta)}
     model = IonMorphNet(_architecture(hyper, meta), PreprocessConfig(size=size), classes=classes,

@@ -6,7 +6,7 @@ Layout of a data root (docs/design.md): ``<root>/<id>/<id>.imzML`` (+ .ibd) and
 
 The cache holds every labelled ion image of every section, extracted with
 :meth:`ionmorph.msi.MSIData.ion_images` in one pass per section and preprocessed with the shared
-:func:`ionmorph.preprocess.preprocess`. Files, keyed by input size and a hash of the
+:func:`ionmorph.preprocessing.preprocess`. Files, keyed by input size and a hash of the
 preprocessing settings and default ppm:
 
 - ``images_<size>_<key>.npy``: float16 (n, 1, size, size), read as a memory map;
@@ -33,7 +33,7 @@ import numpy as np
 from .errors import IonMorphError, LabelFormatError
 from .fileio import atomic_path
 from .labels import CLASSES, PUBLISHED_SPLIT, class_index, read_label_csv
-from .preprocess import PreprocessConfig
+from .preprocessing import PreprocessConfig
 
 SPLITS: tuple[str, ...] = ("train", "val", "test", "holdout")
 _INDEX_COLUMNS = ("section", "mz", "label", "family", "instrument", "signature")
@@ -170,7 +170,7 @@ def _extract(section: Section, config: PreprocessConfig, default_ppm: float, par
     import torch
 
     from .msi import open_msi
-    from .preprocess import preprocess
+    from .preprocessing import preprocess
 
     torch.set_num_threads(1)
     rows = read_label_csv(section.labels)

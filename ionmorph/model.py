@@ -1,7 +1,7 @@
 """IonMorphNet: a timm image backbone classifying single ion images into the six classes (SPEC 1-2).
 
 The model carries everything inference needs besides the weights: its preprocessing settings
-(:class:`ionmorph.preprocess.PreprocessConfig`), the class names, the default informative classes
+(:class:`ionmorph.preprocessing.PreprocessConfig`), the class names, the default informative classes
 and the weights' version. ``config.json`` is timm-compatible (``architecture``, ``num_classes``,
 ``pretrained_cfg`` with a one-channel ``input_size`` and one-value mean/std, ``model_args``), so
 the safetensors file loads into ``timm.create_model(architecture, in_chans=1, num_classes=6)``
@@ -18,7 +18,7 @@ from torch import nn
 from .errors import InputError
 from .hub import PretrainedMixin
 from .labels import CLASSES, DEFAULT_INFORMATIVE
-from .preprocess import PreprocessConfig, preprocess
+from .preprocessing import PreprocessConfig, preprocess
 
 #: Format of the ``ionmorph`` block of config.json.
 CONFIG_FORMAT = 1

@@ -1,6 +1,6 @@
 """Peak picking with IonMorphNet (SPEC 5): classify every candidate's ion image, rank by informativeness.
 
-Each candidate m/z's ion image is preprocessed (:func:`ionmorph.preprocess.preprocess`, with the
+Each candidate m/z's ion image is preprocessed (:func:`ionmorph.preprocessing.preprocess`, with the
 model's own settings) and classified; its **score** is the sum of the probabilities of the
 informative classes (default ``structured + localized + negative``). The picked set is
 

@@ -1,7 +1,7 @@
 """Figures of ion images: one grid function shared by ``ionmorph images``, peak picking and the simulator.
 
 Display convention: each image is hotspot-clipped over its measured pixels (SPEC 3, with
-:func:`ionmorph.preprocess.normalise_measured` and the scale set to the clip value, so 1 = the
+:func:`ionmorph.preprocessing.normalise_measured` and the scale set to the clip value, so 1 = the
 hotspot clip); measured pixels use ``cmap`` on [0, 1], unmeasured pixels are drawn in grey.
 """
 from __future__ import annotations
@@ -22,7 +22,7 @@ UNMEASURED_COLOUR = "#bdbdbd"
 
 def display_scale(images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Hotspot-clip each image and scale it to [0, 1] (1 = the clip value); float32 (n, H, W)."""
-    from .preprocess import PreprocessConfig, normalise_measured
+    from .preprocessing import PreprocessConfig, normalise_measured
 
     stack = np.asarray(images, dtype=np.float32)
     mask = np.ones(stack.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)

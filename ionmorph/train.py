@@ -34,7 +34,7 @@ from .errors import IonMorphError
 from .fileio import atomic_path, atomic_write_text
 from .labels import CLASSES
 from .msi import DEFAULT_PPM
-from .preprocess import PreprocessConfig
+from .preprocessing import PreprocessConfig
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
 

@@ -32,7 +32,7 @@ def tiny_model(tmp_path_factory):
     import torch
 
     from ionmorph.model import IonMorphNet
-    from ionmorph.preprocess import PreprocessConfig
+    from ionmorph.preprocessing import PreprocessConfig
 
     torch.manual_seed(0)
     out = tmp_path_factory.mktemp("model")

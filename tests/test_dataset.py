@@ -11,7 +11,7 @@ from ionmorph.dataset import IonImageDataset, build_cache, find_sections, split_
 from ionmorph.errors import IonMorphError, LabelFormatError
 from ionmorph.labels import CLASSES, PUBLISHED_SPLIT, read_label_csv
 from ionmorph.msi import open_msi
-from ionmorph.preprocess import PreprocessConfig, preprocess
+from ionmorph.preprocessing import PreprocessConfig, preprocess
 
 from train_testutil import write_tiny_corpus
 

@@ -10,7 +10,7 @@ import torch
 from ionmorph.errors import InputError, WeightsError
 from ionmorph.labels import CLASSES, DEFAULT_INFORMATIVE
 from ionmorph.model import IonMorphNet, model_card
-from ionmorph.preprocess import PreprocessConfig, preprocess
+from ionmorph.preprocessing import PreprocessConfig, preprocess
 
 
 @pytest.fixture(scope="module")

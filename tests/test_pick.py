@@ -13,7 +13,7 @@ from ionmorph.inference import PROB_TOLERANCE, Classifier, clear_cache, get_clas
 from ionmorph.model import IonMorphNet
 from ionmorph.msi import open_msi
 from ionmorph.pick import DEFAULT_THRESHOLD, pick_peaks, select
-from ionmorph.preprocess import PreprocessConfig
+from ionmorph.preprocessing import PreprocessConfig
 from msi_testutil import random_spectra, write_imzml
 
 

@@ -11,7 +11,7 @@ from ionmorph.cli import run
 from ionmorph.inference import clear_cache
 from ionmorph.model import IonMorphNet
 from ionmorph.pick_cli import read_mz_list
-from ionmorph.preprocess import PreprocessConfig
+from ionmorph.preprocessing import PreprocessConfig
 from msi_testutil import random_spectra, write_imzml
 
 

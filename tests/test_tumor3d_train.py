@@ -81,7 +81,7 @@ def test_spectral_only_and_spatial_only_variants_train(toy):
 
 def test_headline_method_on_ionmorphnet_channels(toy, tmp_path):
     from ionmorph.model import IonMorphNet
-    from ionmorph.preprocess import PreprocessConfig
+    from ionmorph.preprocessing import PreprocessConfig
 
     cohort, _, root = toy
     folder = IonMorphNet(architecture="convnextv2_atto", preprocess=PreprocessConfig(size=32)).save_pretrained(

@@ -1,4 +1,4 @@
-"""Tests of ionmorph.preprocess: hand-checkable scaling, clipping, masking, resizing."""
+"""Tests of ionmorph.preprocessing: hand-checkable scaling, clipping, masking, resizing."""
 from __future__ import annotations
 
 import json
@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
-from ionmorph.preprocess import PreprocessConfig, preprocess
+from ionmorph.preprocessing import PreprocessConfig, preprocess
 
 
 def _reference(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -121,3 +121,10 @@ def test_bad_shapes_raise():
         preprocess(np.ones(5))
     with pytest.raises(InputError, match="mask shape"):
         preprocess(np.ones((2, 4, 4)), np.ones((4, 5), bool))
+
+
+def test_package_export_is_the_function_after_a_submodule_import():
+    import ionmorph
+    import ionmorph.preprocessing  # noqa: F401
+
+    assert callable(ionmorph.preprocess) and ionmorph.preprocess is preprocess

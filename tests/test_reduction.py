@@ -1,11 +1,11 @@
-"""ionmorph.reduce: channel selection by each method, imzML input, AnnData export."""
+"""ionmorph.reduction: channel selection by each method, imzML input, AnnData export."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
-from ionmorph.reduce import reduce, select_channels
+from ionmorph.reduction import reduce, select_channels
 
 
 def _stack():
@@ -69,7 +69,7 @@ def test_reduce_reads_an_imzml_file_and_exports_anndata(tmp_path):
 def test_ionmorphnet_selection_uses_pick_peaks_scores(tmp_path):
     from ionmorph.model import IonMorphNet
     from ionmorph.pick import pick_peaks
-    from ionmorph.preprocess import PreprocessConfig
+    from ionmorph.preprocessing import PreprocessConfig
 
     model = IonMorphNet(architecture="convnextv2_atto", preprocess=PreprocessConfig(size=32))
     folder = model.save_pretrained(tmp_path / "tiny")
@@ -80,9 +80,9 @@ def test_ionmorphnet_selection_uses_pick_peaks_scores(tmp_path):
     np.testing.assert_allclose(np.sort(red.scores), np.sort(scores)[-3:], rtol=1e-5)
 
 
-def test_ionmorph_reduce_is_callable_in_any_import_order():
+def test_ionmorph_reduce_is_the_function_in_any_import_order():
     import ionmorph
-    import ionmorph.reduce  # binds the package attribute to the module
+    import ionmorph.reduction  # a submodule import must not shadow the exported function
 
     images, mz, mask = _stack()
     assert np.array_equal(ionmorph.reduce(images, 2, "intensity", mz=mz, mask=mask).mz,

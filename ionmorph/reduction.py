@@ -12,8 +12,6 @@ neighbours along the m/z axis of a 3D CNN:
 from __future__ import annotations
 
 import os
-import sys
-import types
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -23,9 +21,9 @@ import numpy as np
 from .baselines import mean_intensity, random_scores, rank
 from .errors import InputError
 from .fileio import atomic_path
+from .pick import DEFAULT_MODEL
 
 METHODS = ("ionmorphnet", "random", "intensity", "all")
-DEFAULT_MODEL = "ionmorphnet-convnextv2-tiny"
 
 
 @dataclass
@@ -162,14 +160,3 @@ def _candidate_images(data: Any, candidates: Sequence[float] | np.ndarray | None
         raise InputError(f"{msi.path}: no candidate m/z to reduce")
     images = msi.ion_images(cands, ppm=DEFAULT_PPM if ppm is None else ppm, progress=progress)
     return images, cands, msi.mask
-
-
-class _CallableModule(types.ModuleType):
-    """Lets ``ionmorph.reduce(...)`` call :func:`reduce` even after ``import ionmorph.reduce`` has
-    bound the package attribute ``ionmorph.reduce`` to this module."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> ReducedCube:
-        return reduce(*args, **kwargs)
-
-
-sys.modules[__name__].__class__ = _CallableModule
