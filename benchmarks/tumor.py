@@ -29,7 +29,7 @@ import numpy as np
 
 from ionmorph.fileio import atomic_write_text
 from ionmorph.plotting import save_figure
-from ionmorph.reduce import DEFAULT_MODEL
+from ionmorph.pick import DEFAULT_MODEL
 from tumor3d.cohort import TASKS, build_cohort
 from tumor3d.explain import explain, precision_at_k
 from tumor3d.patches import extract_patches, grouped_folds, sample_centres

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ionmorph.cli import run
-from ionmorph.reduction import DEFAULT_MODEL
+from ionmorph.pick import DEFAULT_MODEL
 
 from .train import SELECTIONS, TrainConfig
 

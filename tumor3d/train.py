@@ -17,7 +17,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ionmorph.reduction import DEFAULT_MODEL, channel_scores, select_channels
+from ionmorph.pick import DEFAULT_MODEL
+from ionmorph.reduction import channel_scores, select_channels
 
 from .baselines import PixelClassifier
 from .cohort import Cohort, crop_to_raster, raster_origin
