@@ -11,11 +11,11 @@ that ``import ionmorph`` stays fast and does not load torch.
 """
 from __future__ import annotations
 
-import importlib
 import os
-from typing import Any
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
+
+from .lazy import lazy_exports
 
 __version__ = "0.1.0"
 
@@ -37,12 +37,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'ionmorph' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + __all__)
+__getattr__, __dir__ = lazy_exports('ionmorph', _EXPORTS)

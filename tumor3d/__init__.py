@@ -8,8 +8,7 @@ call (:mod:`tumor3d.slide`); integrated gradients name the m/z behind the call
 """
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from ionmorph.lazy import lazy_exports
 
 _EXPORTS = {
     "Tumor3DNet": "tumor3d.model",
@@ -26,8 +25,4 @@ _EXPORTS = {
 
 __all__ = sorted(_EXPORTS)
 
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'tumor3d' has no attribute {name!r}")
+__getattr__, __dir__ = lazy_exports('tumor3d', _EXPORTS)
