@@ -7,14 +7,17 @@ Detection (:func:`detect_peaks`) works on any mean spectrum, profile or centroid
 2. noise: floor and level from :func:`noise_stats` (median and scaled MAD for profile spectra;
    0 and the median non-zero value for centroid spectra that are mostly exact zeros);
 3. peaks: local maxima whose height above the noise floor and whose prominence both reach
-   ``snr`` x noise level (every positive local maximum when the noise level is 0);
+   ``snr`` x noise level (every positive local maximum when the noise level is 0); in a
+   pre-binned spectrum (one axis point per peak, told from the peak widths) every point
+   reaching that height;
 4. centroid: the vertex of a parabola through the log intensities of the top three points
    (exact for Gaussian profile peaks; a lone centroid bin keeps its own m/z);
 5. merging: neighbouring centroids closer than ``ppm`` are merged (single linkage) into their
    height-weighted mean m/z, keeping the largest height;
 6. resolution: a peak closer than the spectrum's typical FWHM (the median half-height width of
    the strongest quarter of the peaks) to a taller one is a shoulder or a noise wiggle of the
-   same unresolved peak and is dropped (matters for low-resolution profile data);
+   same unresolved peak and is dropped (matters for low-resolution profile data; skipped for
+   pre-binned spectra);
 7. cap: the ``max_peaks`` highest peaks are kept; the result is sorted by m/z.
 """
 from __future__ import annotations
@@ -126,6 +129,25 @@ def suppress_within_ppm(mz: np.ndarray, height: np.ndarray, ppm: float) -> tuple
     return mz[keep], height[keep]
 
 
+#: Half-height width (axis points) under which the strongest peaks count as lone points.
+LONE_POINT_WIDTH = 1.6
+
+
+def is_prebinned(y: np.ndarray, idx: np.ndarray) -> bool:
+    """Whether the strongest quarter of the peaks ``idx`` of ``y`` are lone points (pre-binned data).
+
+    A profile peak spans several axis points at half height (about 2.5 or more); a pre-binned
+    channel stands alone (about 1). Decided from the data, since imzML files do not always
+    declare their spectrum type correctly.
+    """
+    from scipy import signal
+
+    if idx.size == 0:
+        return False
+    strong = idx[y[idx] >= np.quantile(y[idx], 0.75)]
+    return bool(np.median(signal.peak_widths(y, strong, rel_height=0.5)[0]) < LONE_POINT_WIDTH)
+
+
 #: Default minimum fraction of spectra holding a peak for a centroid-data candidate (0.5 %).
 MIN_FREQUENCY = 0.005
 
@@ -138,8 +160,14 @@ def detect_peaks(
     ppm: float = 10.0,
     max_peaks: int | None = 2000,
     baseline_window: int = 101,
+    binned: bool | None = False,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Peaks of a mean spectrum (module docstring); returns (m/z sorted, SNR) as float64."""
+    """Peaks of a mean spectrum (module docstring); returns (m/z sorted, SNR) as float64.
+
+    ``binned``: the spectrum is pre-binned (every axis point is a peak position, neighbours are
+    different ions), so every point whose height reaches the level is a peak; no local-maximum
+    test, parabola or resolution step. None decides from the data (:func:`is_prebinned`).
+    """
     from scipy import signal
 
     mz, y = _validate_spectrum(mz, intensity)
@@ -150,10 +178,16 @@ def detect_peaks(
     above = corrected - floor
     level = snr * noise if noise > 0 else np.finfo(np.float64).tiny
     idx, _ = signal.find_peaks(above, height=level, prominence=level)
-    cmz = _centroids(mz, y, idx)
+    if binned is None:
+        binned = is_prebinned(above, idx)
+    if binned:
+        idx = np.flatnonzero(above >= level)
+        cmz = mz[idx]
+    else:
+        cmz = _centroids(mz, y, idx)
     height = above[idx] / (noise if noise > 0 else 1.0)
     cmz, height = merge_within_ppm(cmz, height, ppm)
-    fwhm = typical_fwhm_ppm(mz, above, idx)
+    fwhm = 0.0 if binned else typical_fwhm_ppm(mz, above, idx)
     if fwhm > ppm:
         cmz, height = suppress_within_ppm(cmz, height, fwhm)
     if max_peaks is not None and cmz.size > max_peaks:
@@ -247,7 +281,8 @@ def candidate_mz(
             keep &= spec_mz >= min_mz
         if max_mz is not None:
             keep &= spec_mz <= max_mz
-        out, height = detect_peaks(spec_mz[keep], spec_int[keep], snr=snr, ppm=ppm, max_peaks=None)
+        binned = None if getattr(data, "mz_axis", None) is not None else False
+        out, height = detect_peaks(spec_mz[keep], spec_int[keep], snr=snr, ppm=ppm, max_peaks=None, binned=binned)
         if min_frequency > 0:
             ok = window_frequency(out, spec_mz, freq, ppm) >= min_frequency
             out, height = out[ok], height[ok]

@@ -162,3 +162,22 @@ def test_centroid_noise_peaks_are_dropped_by_frequency():
     freq = np.array([0.001, 0.3, 0.4, 0.002])
     got = window_frequency(np.array([100.0, 200.0005, 300.0]), axis, freq, ppm=10)
     assert np.allclose(got, [0.001, 0.7, 0.002])
+
+
+def test_prebinned_file_every_ion_channel_is_a_candidate(tmp_path):
+    """Continuous centroid data (one channel per peak): adjacent isotope channels are separate peaks."""
+    from ionmorph.msi import open_msi
+    from ionmorph.synth import simulate_section
+
+    sec = simulate_section(11, family="kidney", instrument="desi", shape=(36, 40), n_ions=80)
+    data = open_msi(sec.write_imzml(tmp_path / "b.imzML", mode="binned"))
+    found = candidate_mz(data, ppm=sec.ppm)
+    peaks = np.sort(sec.panel.mz)
+    ion_channel = np.abs(data.mz_axis[:, None] - peaks[None, :]).min(axis=1) <= sec.instrument.fwhm(data.mz_axis)
+    hit = np.abs(found[:, None] - data.mz_axis[ion_channel][None, :]).min(axis=1) < 1e-6
+    assert hit.mean() >= 0.95                                  # candidates sit on ion channels
+    assert hit.sum() >= 0.8 * ion_channel.sum()                # and most ion channels are found
+    # a local-maximum search keeps only the tallest of adjacent ion channels; the data tell them apart
+    mz, mean = data.mean_spectrum()
+    assert detect_peaks(mz, mean, ppm=sec.ppm, binned=False)[0].size < 0.8 * found.size
+    assert np.array_equal(detect_peaks(mz, mean, ppm=sec.ppm, binned=None)[0], found)

@@ -106,7 +106,8 @@ def test_patient_knobs():
 
 
 @pytest.mark.parametrize("mode,instrument", [("continuous", "maldi_tof"), ("processed", "maldi_orbitrap"),
-                                             ("continuous", "desi"), ("processed", "maldi_tof")])
+                                             ("continuous", "desi"), ("processed", "maldi_tof"),
+                                             ("binned", "maldi_tof")])
 def test_imzml_round_trip_matches_truth(tmp_path, mode, instrument):
     from pyimzml.ImzMLParser import ImzMLParser
 
@@ -115,11 +116,12 @@ def test_imzml_round_trip_matches_truth(tmp_path, mode, instrument):
     parser = ImzMLParser(str(path))
     assert len(parser.coordinates) == int(sec.mask.sum())
     lengths = {len(parser.getspectrum(i)[0]) for i in range(0, len(parser.coordinates), 97)}
-    assert (len(lengths) == 1) == (mode == "continuous")
+    assert (len(lengths) == 1) == (mode != "processed")
     mzs, ints = parser.getspectrum(0)
     assert np.all(np.diff(mzs) > 0) and np.all(ints >= 0)
     data = open_msi(path)
-    assert data.shape == sec.shape and np.array_equal(data.mask, sec.mask) and data.mode == mode
+    assert data.shape == sec.shape and np.array_equal(data.mask, sec.mask)
+    assert data.mode == ("processed" if mode == "processed" else "continuous")
     idx = [i for i in sec.labelled() if sec.looks[i] in ("structured", "negative")]
     images = data.ion_images([sec.ions[i].mz for i in idx], ppm=sec.ppm)
     r = np.asarray([_corr(img[sec.mask], sec.abundance[i][sec.mask]) for img, i in zip(images, idx)])
@@ -195,7 +197,7 @@ def test_bad_input_raises():
         make_panel(0, "seed", class_shares={"blobby": 1.0})
     sec = simulate_section(0, shape=(20, 20), n_ions=10)
     with pytest.raises(InputError, match="mode"):
-        sec.write_imzml("/tmp/never.imzML", mode="binned")
+        sec.write_imzml("/tmp/never.imzML", mode="centroided")
 
 
 def test_cli_simulate_and_corpus(tmp_path, capsys):
@@ -239,3 +241,24 @@ def test_profile_peaks_have_their_maximum_at_the_ion(tmp_path):
         centre = sec.ions[i].mz
         near = np.flatnonzero(np.abs(mz - centre) < centre * 150e-6)
         assert abs(mz[near[np.argmax(mean[near])]] - centre) < centre * 20e-6
+
+
+def test_binned_mode_sums_the_profile_into_one_channel_per_peak(tmp_path):
+    from ionmorph.synth.spectra import binned_axis
+
+    sec = simulate_section(5, family="brain", instrument="maldi_tof", shape=(30, 34), n_ions=60)
+    profile = open_msi(sec.write_imzml(tmp_path / "c.imzML", mode="continuous"))
+    binned = open_msi(sec.write_imzml(tmp_path / "b.imzML", mode="binned"))
+    channels, matrix = binned_axis(sec.panel.mz, sec.instrument)
+    assert np.allclose(binned.mz_axis, channels) and np.all(np.diff(channels) > 0)
+    assert matrix.shape == (len(profile.mz_axis), len(channels))
+    assert np.array_equal(np.asarray(matrix.sum(axis=1)).ravel(), np.ones(len(profile.mz_axis)))  # a partition
+    a = profile.channel_images(np.arange(len(profile.mz_axis)))
+    b = binned.channel_images(np.arange(len(channels)))
+    summed = np.tensordot(matrix.T.toarray(), a, axes=1)
+    assert np.allclose(summed, b, rtol=1e-4, atol=1e-2 * float(b.max()) * 1e-3)
+    # every simulated peak lies in exactly one channel, at most one FWHM from the channel's m/z
+    mz = np.sort(sec.panel.mz)
+    nearest = np.abs(channels[None, :] - mz[:, None]).min(axis=1)
+    assert np.all(nearest <= sec.instrument.fwhm(mz))
+    assert len(channels) < 0.6 * len(profile.mz_axis)

@@ -12,6 +12,10 @@ pixel's mass-calibration error.
   chemical-noise baseline of single-ion events falling with m/z. Rendered as (pixels x peaks)
   intensities times a sparse (peaks x axis) peak-shape matrix, one matrix per calibration-drift
   level, so no Python loop runs over peaks.
+- ``binned`` (pre-binned continuous, what the published mSCF1 protocol scores): the profile spectra
+  summed into one channel per peak (peaks closer than one FWHM share a channel) plus the noise-only
+  channels of the sparse grid between peaks; stored as continuous centroid spectra. Its noise is
+  the ``continuous`` file's, so each channel is exactly the sum of that file's points in its bin.
 """
 from __future__ import annotations
 
@@ -26,7 +30,7 @@ from scipy import sparse
 from ..errors import InputError
 from .instruments import Instrument
 
-MODES: tuple[str, ...] = ("continuous", "processed")
+MODES: tuple[str, ...] = ("continuous", "processed", "binned")
 _CHUNK = 2048          # pixels rendered at once
 _POINTS_PER_FWHM = 2.5  # profile axis spacing around peaks
 _HALF_WINDOW = 3        # profile axis points on each side of a peak (+/- 1.2 FWHM)
@@ -45,6 +49,32 @@ def profile_axis(mz: np.ndarray, inst: Instrument) -> np.ndarray:
     axis = np.sort(np.concatenate([dense, grid]))
     keep = np.concatenate([[True], np.diff(axis) > 0.4 * inst.fwhm(axis[1:]) / _POINTS_PER_FWHM])
     return axis[keep]
+
+
+def binned_axis(mz: np.ndarray, inst: Instrument) -> tuple[np.ndarray, sparse.csr_matrix]:
+    """Channels of the ``binned`` mode and the (profile axis x channels) 0/1 matrix that sums into them.
+
+    A profile point within half a window of a peak goes to that peak's channel (peaks closer than one
+    FWHM form one channel, at their mean m/z); every other point (the grid between peaks) is a
+    channel of its own.
+    """
+    axis = profile_axis(mz, inst)
+    peaks = np.sort(np.asarray(mz, dtype=np.float64))
+    cluster = np.cumsum(np.concatenate([[True], np.diff(peaks) > inst.fwhm(peaks[1:])])) - 1
+    centre = np.bincount(cluster, peaks) / np.bincount(cluster)
+    right = np.clip(np.searchsorted(peaks, axis), 1, len(peaks) - 1)
+    nearest = np.where(axis - peaks[right - 1] < peaks[right] - axis, right - 1, right)
+    half = (_HALF_WINDOW + 0.5) * inst.fwhm(peaks[nearest]) / _POINTS_PER_FWHM
+    on_peak = np.abs(axis - peaks[nearest]) <= half
+    channel_mz = np.concatenate([centre, axis[~on_peak]])
+    key = np.concatenate([cluster[nearest[on_peak]], len(centre) + np.arange(int((~on_peak).sum()))])
+    rows = np.concatenate([np.flatnonzero(on_peak), np.flatnonzero(~on_peak)])
+    order = np.argsort(channel_mz, kind="stable")
+    position = np.empty_like(order)
+    position[order] = np.arange(len(order))
+    matrix = sparse.csr_matrix((np.ones(len(rows), np.float32), (rows, position[key])),
+                               shape=(len(axis), len(channel_mz)))
+    return channel_mz[order], matrix
 
 
 def _shape_matrix(axis: np.ndarray, centres: np.ndarray, sigma: np.ndarray) -> sparse.csr_matrix:
@@ -121,8 +151,9 @@ def write_imzml(section, path: str | os.PathLike, mode: str = "continuous", prog
     section : SimulatedSection
     path : path
         Output ``.imzML`` (the ``.ibd`` goes beside it); both appear atomically.
-    mode : {"continuous", "processed"}
-        Profile spectra on a shared axis, or centroided spectra (module docstring).
+    mode : {"continuous", "processed", "binned"}
+        Profile spectra on a shared axis, centroided spectra, or profile spectra summed into one
+        channel per peak (module docstring).
     progress : bool
         Show a progress bar over pixel chunks.
 
@@ -137,15 +168,17 @@ def write_imzml(section, path: str | os.PathLike, mode: str = "continuous", prog
     if path.suffix.lower() != ".imzml":
         raise InputError(f"{path}: the output name must end in .imzML")
     inst = section.instrument
-    rng = np.random.default_rng([section.seed, 0x1B0, MODES.index(mode)])
+    profile = mode in ("continuous", "binned")
+    rng = np.random.default_rng([section.seed, 0x1B0, MODES.index("continuous" if profile else mode)])
     rr, cc = np.nonzero(section.mask)
     mz = section.panel.mz
     expected = np.ascontiguousarray(section.abundance[:, rr, cc].T)
     _hotspots(rng, expected, inst)
     drift = section.drift_ppm[rr, cc].astype(np.float64)
     mz_lo, mz_hi = float(mz.min()) * 0.98, float(mz.max()) * 1.02
-    if mode == "continuous":
+    if profile:
         axis = profile_axis(mz, inst)
+        channels, binning = binned_axis(mz, inst) if mode == "binned" else (axis, None)
         baseline = (inst.baseline * np.exp(-(axis - axis[0]) / 400.0)).astype(np.float32)
         q_ppm = float(np.min(inst.fwhm(mz) / mz)) * 1e6 / 12.0
         shapes: dict[int, sparse.csr_matrix] = {}
@@ -153,16 +186,19 @@ def write_imzml(section, path: str | os.PathLike, mode: str = "continuous", prog
     tmpdir = Path(tempfile.mkdtemp(prefix=f".{path.stem}.", dir=path.parent))
     try:
         tmp = tmpdir / path.name
-        with ImzMLWriter(str(tmp), mode=mode, mz_dtype=np.float64 if mode == "continuous" else np.float32,
-                         intensity_dtype=np.float32, spec_type="profile" if mode == "continuous" else "centroid",
+        with ImzMLWriter(str(tmp), mode="continuous" if profile else "processed",
+                         mz_dtype=np.float64 if profile else np.float32, intensity_dtype=np.float32,
+                         spec_type="profile" if mode == "continuous" else "centroid",
                          polarity="positive") as writer:
             for start in tqdm(range(0, len(rr), _CHUNK), desc=f"write {path.name}", disable=not progress):
                 sl = slice(start, start + _CHUNK)
                 counts = rng.poisson(expected[sl]).astype(np.float64)
-                if mode == "continuous":
+                if profile:
                     block = _profile_chunk(rng, axis, mz, counts, drift[sl], inst, shapes, q_ppm, baseline)
+                    if binning is not None:
+                        block = np.asarray(block @ binning, dtype=np.float32)
                     for k in range(len(block)):
-                        writer.addSpectrum(axis, block[k], (int(cc[start + k]) + 1, int(rr[start + k]) + 1))
+                        writer.addSpectrum(channels, block[k], (int(cc[start + k]) + 1, int(rr[start + k]) + 1))
                 else:
                     pix, pmz, pint = _processed_chunk(rng, mz, counts, drift[sl], inst, mz_lo, mz_hi)
                     bounds = np.searchsorted(pix, np.arange(len(counts) + 1))
