@@ -1,6 +1,8 @@
 """Class-preserving augmentation of preprocessed ion images (albumentations).
 
-Only transforms that keep an ion image's morphology class are used: flips, 90-degree rotations,
+Only transforms that keep an ion image's morphology class are used: reframing (the sample squeezed
+along one axis, or zoomed out, and moved off centre, with zero padding: what aspect-preserving
+preprocessing makes of elongated, small or off-centre sections), flips, 90-degree rotations,
 small affine and elastic warps, gamma, blur, Gaussian and Poisson-like (shot) noise, and random
 hotspots. No shuffling or surrogate transforms, which would destroy the spatial structure that
 defines the class.
@@ -64,6 +66,22 @@ class RandomHotspots(A.ImageOnlyTransform):
         return flat.reshape(img.shape)
 
 
+#: Probability of the reframing transform at strength 1.
+REFRAME_P = 0.4
+
+
+def reframe(p: float = 1.0) -> A.OneOf:
+    """Squeeze the image along x to 35-90 % (or shrink it to 50-90 %) and shift it, padding with 0.
+
+    Applied before the 90-degree rotations, so the squeezed axis is either one.
+    """
+    return A.OneOf([
+        A.Affine(scale={"x": (0.35, 0.9), "y": (1.0, 1.0)}, keep_ratio=False,
+                 translate_percent={"x": (-0.15, 0.15), "y": (-0.05, 0.05)}, border_mode=0, fill=0, p=1.0),
+        A.Affine(scale=(0.5, 0.9), translate_percent=(-0.15, 0.15), border_mode=0, fill=0, p=1.0),
+    ], p=p)
+
+
 def build_pipeline(size: int, config: PreprocessConfig | None = None, strength: float = 1.0) -> A.Compose:
     """The albumentations pipeline for ``size x size`` preprocessed images.
 
@@ -74,7 +92,8 @@ def build_pipeline(size: int, config: PreprocessConfig | None = None, strength: 
     config : PreprocessConfig, optional
         Preprocessing settings used by the hotspot renormalisation.
     strength : float
-        Multiplies the probability of every non-geometric transform (0 disables them).
+        Multiplies the probability of every transform but the flips and 90-degree rotations
+        (0 disables them).
     """
     if not 0.0 <= strength <= 2.0:
         raise InputError(f"augmentation strength must be in [0, 2], got {strength}")
@@ -83,6 +102,7 @@ def build_pipeline(size: int, config: PreprocessConfig | None = None, strength: 
         return min(1.0, v * strength)
 
     return A.Compose([
+        reframe(p=p(REFRAME_P)),
         A.HorizontalFlip(p=0.5),
         A.VerticalFlip(p=0.5),
         A.RandomRotate90(p=1.0),

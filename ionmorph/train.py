@@ -54,6 +54,7 @@ class TrainConfig:
     holdout_instrument: tuple[str, ...] = ()
     ppm: float = DEFAULT_PPM
     arch: str = "convnextv2_tiny"
+    init: str | None = None
     input_size: int = 64
     drop_path: float = 0.1
     epochs: int = 60
@@ -184,10 +185,19 @@ def _default_cache(root: Path) -> Path:
 
 
 def _build_model(cfg: TrainConfig):
+    """A fresh model, or the ``cfg.init`` weights (fine-tuning; checked against ``arch`` and ``input_size``)."""
     from .model import IonMorphNet
 
-    return IonMorphNet(architecture=cfg.arch, preprocess=PreprocessConfig(size=cfg.input_size),
-                       drop_path_rate=cfg.drop_path)
+    fresh = IonMorphNet(architecture=cfg.arch, preprocess=PreprocessConfig(size=cfg.input_size),
+                        drop_path_rate=cfg.drop_path)
+    if cfg.init is None:
+        return fresh
+    start = IonMorphNet.from_pretrained(cfg.init)
+    if (start.architecture, start.input_size) != (cfg.arch, cfg.input_size):
+        raise IonMorphError(f"--init {cfg.init}: weights are {start.architecture} at {start.input_size} px, "
+                            f"the run asks for {cfg.arch} at {cfg.input_size} px (set --arch / --input-size)")
+    fresh.load_state_dict(start.state_dict())
+    return fresh
 
 
 # ----------------------------------------------------------------------------- evaluation
@@ -416,6 +426,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--holdout-instrument", nargs="*", default=[], metavar="I")
     p.add_argument("--ppm", type=float, default=d.ppm, help="ion-image half-width for sections without their own ppm")
     p.add_argument("--arch", default=d.arch, help="timm architecture name")
+    p.add_argument("--init", default=None, metavar="WEIGHTS",
+                   help="start from these IonMorphNet weights (name, folder or Hub id): fine-tuning")
     p.add_argument("--input-size", type=int, default=d.input_size)
     p.add_argument("--drop-path", type=float, default=d.drop_path)
     p.add_argument("--epochs", type=int, default=d.epochs)

@@ -65,3 +65,24 @@ def test_bad_input():
         Augmenter(32)(np.zeros((2, 32, 32), np.float32), 0)
     with pytest.raises(InputError):
         Augmenter(32, strength=5.0)
+
+
+def test_reframe_squeezes_or_shrinks_and_pads_with_zero():
+    from ionmorph.augment import reframe
+
+    x = np.ones((32, 32), np.float32)
+    t = reframe(p=1.0)
+    areas = []
+    for seed in range(20):
+        t.set_random_seed(seed)
+        for child in t.transforms:
+            child.set_random_seed(seed)
+        y = t(image=x.copy())["image"]
+        on = y > 0.5
+        areas.append(on.mean())
+        assert y.shape == x.shape and y.min() >= 0.0 and y.max() <= 1.0
+        assert (~on).any()                               # an empty margin appears
+        rows, cols = np.flatnonzero(on.any(axis=1)), np.flatnonzero(on.any(axis=0))
+        box = on[rows[0]:rows[-1] + 1, cols[0]:cols[-1] + 1]
+        assert box.mean() > 0.9                          # the sample stays one solid block
+    assert 0.1 < min(areas) and max(areas) < 0.95

@@ -129,3 +129,19 @@ def test_evaluation_metrics_by_hand():
     assert m["per_class"]["negative"]["f1"] is None
     with pytest.raises(IonMorphError):
         confusion_matrix([0, 7], [0, 1], 6)
+
+
+def test_init_starts_from_given_weights_and_checks_them(corpus, tmp_path):
+    from ionmorph.model import IonMorphNet
+    from ionmorph.preprocessing import PreprocessConfig
+
+    torch.manual_seed(5)
+    start = IonMorphNet(architecture="convnextv2_atto", preprocess=PreprocessConfig(size=32))
+    start.save_pretrained(tmp_path / "start")
+    cfg = _cfg(corpus, tmp_path / "run", init=str(tmp_path / "start"), lr=0.0)  # lr 0: weights must not move
+    T.train(cfg)
+    tuned = IonMorphNet.from_pretrained(tmp_path / "run" / "model")
+    for k, v in start.state_dict().items():
+        torch.testing.assert_close(tuned.state_dict()[k].float(), v.float(), atol=2e-3, rtol=2e-3)
+    with pytest.raises(IonMorphError, match="32 px"):
+        T.train(_cfg(corpus, tmp_path / "bad", init=str(tmp_path / "start"), input_size=48))
