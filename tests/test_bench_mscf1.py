@@ -56,6 +56,12 @@ def test_outputs_hold_sane_values(bench, tiny_run):
     assert (out / "mscf1_custom.png").stat().st_size > 1000
     md = (out / "mscf1_custom.md").read_text()
     assert "measured on OTHER data" in md and "0.496" in md and "## Target" in md
+    assert "simulator labels" in md and "Which simulated ions the metric rewards" in md
+    from ionmorph.labels import CLASSES
+
+    for g, shares in res["true_set_share"].items():
+        assert set(shares) == set(CLASSES)
+        assert all(v is None or 0.0 <= v <= 1.0 for v in shares.values())
     assert set(res["groups"]) == set(bench.GROUPS) and res["target"]["held_out_group"] == "seed_orbitrap"
     assert len(res["sections"]) == 3
     for sec in res["sections"]:
@@ -64,6 +70,7 @@ def test_outputs_hold_sane_values(bench, tiny_run):
             v = sec["modes"][mode]
             assert set(v["methods"]) == set(bench.METHODS)
             assert 0 <= v["best"] <= 1 and v["k"] == min(sec["k"], v["n_candidates"])
+            assert 0 <= v["simulator_labels"]["mscf1"] <= v["best"] + 1e-12
             for m, r in v["methods"].items():
                 assert 0.0 <= r["mscf1"] <= 1.0 and len(r["f1"]) == 4
                 assert r["k"] == v["k"], (m, mode)          # every method picks k distinct channels
