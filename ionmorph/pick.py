@@ -59,6 +59,8 @@ class PickResult:
     timings : dict
         Seconds spent ``reading`` (opening, candidate detection), loading the ``model``,
         extracting ``ion_images``, in ``preprocess`` and ``inference``, and the ``total``.
+    mask : bool (H, W) or None
+        Measured pixels of the raster (for plotting the images), when known.
     """
 
     mz: np.ndarray
@@ -74,7 +76,7 @@ class PickResult:
     timings: dict[str, float] = field(default_factory=dict)
     _source: Any = field(default=None, repr=False)
     _ppm: float | None = field(default=None, repr=False)
-    _mask: np.ndarray | None = field(default=None, repr=False)
+    mask: np.ndarray | None = field(default=None, repr=False)
 
     def __len__(self) -> int:
         return len(self.mz)
@@ -149,7 +151,7 @@ class PickResult:
         if len(order) == 0:
             raise InputError(f"nothing to plot: no {'picked ' if which == 'picked' else ''}candidates")
         titles = [f"m/z {self.mz[i]:.4f}\n{self.label[i]} {self.score[i]:.2f}" for i in order]
-        return ion_image_grid(self.images(order), titles=titles, mask=self._mask, ncols=ncols,
+        return ion_image_grid(self.images(order), titles=titles, mask=self.mask, ncols=ncols,
                               suptitle=f"{which} candidates by informative score ({self.model})")
 
 
@@ -297,4 +299,4 @@ def pick_peaks(
     return PickResult(mz=np.asarray(cand, dtype=np.float64), proba=proba, classes=net.classes,
                       informative=tuple(informative), score=score, label=label, picked=select(score, k, threshold),
                       k=k, threshold=threshold, model=f"{name} ({net.architecture}, weights {net.version})",
-                      timings=timings, _source=data, _ppm=ppm, _mask=raster_mask)
+                      timings=timings, _source=data, _ppm=ppm, mask=raster_mask)

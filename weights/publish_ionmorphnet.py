@@ -50,7 +50,7 @@ def classify_barley(model_dir: Path, barley: Path, out: Path) -> Path:
     result.to_csv(out / "barley_classes.csv")
     order = np.argsort(result.mz)
     titles = [f"{result.mz[i]:.2f}\n{result.label[i]} {result.score[i]:.2f}" for i in order]
-    fig = ion_image_grid(result.images(order), titles=titles, mask=result._mask, ncols=11, panel_size=1.6,
+    fig = ion_image_grid(result.images(order), titles=titles, mask=result.mask, ncols=11, panel_size=1.6,
                          suptitle="Real barley seed section (101 channels): predicted class and informative score")
     save_figure(fig, out / "barley_grid.png", dpi=80)
     counts = {c: int((result.label == c).sum()) for c in result.classes}
