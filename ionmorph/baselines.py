@@ -187,12 +187,11 @@ def s3pl(images: np.ndarray, mask: np.ndarray | None = None, *, patch: int = 3, 
     tic = arr[:, m].mean(axis=0)
     scale = np.zeros(m.shape, dtype=np.float32)
     scale[m] = np.where(tic > 0, 1.0 / np.maximum(tic, 1e-30), 0.0)
-    cube = torch.from_numpy(arr * scale[None])                           # (L, H, W)
+    pad = F.pad(torch.from_numpy(arr * scale[None]), (patch // 2,) * 4)  # (L, H + p - 1, W + p - 1), once
     pixels = np.flatnonzero(m.ravel())
 
     def patches(idx: np.ndarray) -> torch.Tensor:
         """(b, 1, L, p, p) patches centred on the flat pixel indices ``idx`` (zero padding)."""
-        pad = F.pad(cube, (patch // 2,) * 4)
         ys, xs = np.divmod(idx, m.shape[1])
         off = np.arange(patch)
         rows = torch.from_numpy(ys[:, None] + off[None])                # (b, p)
