@@ -101,6 +101,9 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
         Hub repository of the name (kept from the existing entry when omitted).
     default : bool
         Make ``tag`` the default revision of ``name``.
+
+    Other revisions of ``name`` recorded for the same folder are removed: the folder now holds
+    these weights, so their hashes could only fail.
     directory : path-like, optional
         Weights directory (default :func:`weights_dir`).
 
@@ -122,7 +125,10 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     if repo_id is not None:
         entry["repo_id"] = repo_id
     entry["family"] = family
-    entry.setdefault("revisions", {})[tag] = {"folder": rel.as_posix(), "sha256": sha256_file(folder / WEIGHTS_FILE)}
+    revisions = entry.setdefault("revisions", {})
+    for old in [t for t, rec in revisions.items() if rec.get("folder") == rel.as_posix() and t != tag]:
+        del revisions[old]                    # that folder now holds these weights; old tags live on the Hub / in git
+    revisions[tag] = {"folder": rel.as_posix(), "sha256": sha256_file(folder / WEIGHTS_FILE)}
     if default or not entry.get("default"):
         entry["default"] = tag
     atomic_write_text(root / REGISTRY_FILE, json.dumps(reg, indent=2) + "\n")

@@ -155,6 +155,15 @@ def test_registry_resolves_default_and_tagged_revisions(weights):
         Tiny.from_pretrained("tiny", revision="v9")
 
 
+def test_republishing_a_folder_replaces_its_old_revision(weights):
+    folder = _model(0).save_pretrained(weights / "tiny")
+    register_weights("tiny", "v0.1.0", folder)
+    _model(1).save_pretrained(folder)
+    entry = register_weights("tiny", "v0.2.0", folder)
+    assert list(entry["revisions"]) == ["v0.2.0"] and entry["default"] == "v0.2.0"
+    assert Tiny.from_pretrained("tiny").weights_source.revision == "v0.2.0"
+
+
 def test_registry_sha256_mismatch_is_a_clear_error(weights):
     folder = _model().save_pretrained(weights / "tiny")
     register_weights("tiny", "v1", folder)
