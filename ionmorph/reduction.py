@@ -4,10 +4,17 @@
 method and keeps the top ``n_channels``, ordered by m/z so that neighbouring channels stay
 neighbours along the m/z axis of a 3D CNN:
 
-- ``"ionmorphnet"``: IonMorphNet's informative score (:func:`ionmorph.pick.pick_peaks`);
+- ``"ionmorphnet"``: IonMorphNet's probability of the classes in ``informative`` (default
+  :data:`TISSUE_INFORMATIVE`: structure on the tissue; the off-sample ``negative`` class of peak
+  picking carries nothing for models that look at tissue patches);
 - ``"intensity"``: top mean intensity over the measured pixels;
 - ``"random"``: a seeded random choice (the floor);
 - ``"all"``: every candidate (no reduction).
+
+Redundancy: isotopes and adducts of one molecule give near-identical ion images. Going down the
+ranking, a candidate whose image correlates above ``max_similarity`` (Pearson, measured pixels)
+with a channel already kept is passed over (:func:`image_similarity`, :func:`select_channels`);
+passed-over candidates fill up only when too few others remain.
 """
 from __future__ import annotations
 
@@ -24,6 +31,10 @@ from .fileio import atomic_path
 from .pick import DEFAULT_MODEL
 
 METHODS = ("ionmorphnet", "random", "intensity", "all")
+#: Classes whose probabilities make up the ``"ionmorphnet"`` channel score of a reduction.
+TISSUE_INFORMATIVE: tuple[str, ...] = ("structured", "localized", "fragmented")
+#: Default similarity above which a candidate counts as a duplicate of a kept channel.
+MAX_SIMILARITY = 0.9
 
 
 @dataclass
@@ -77,15 +88,16 @@ class ReducedCube:
 
 
 def channel_scores(images: np.ndarray, mz: np.ndarray, mask: np.ndarray | None, method: str, *,
-                   model: Any = DEFAULT_MODEL, seed: int = 0, progress: bool = False) -> np.ndarray:
+                   model: Any = DEFAULT_MODEL, seed: int = 0, informative: Sequence[str] = TISSUE_INFORMATIVE,
+                   progress: bool = False) -> np.ndarray:
     """Score every candidate ion image with ``method`` (higher = keep first); float64 (n,)."""
     if method not in METHODS:
         raise InputError(f"method must be one of {METHODS}, got {method!r}")
     if method == "ionmorphnet":
         from .pick import pick_peaks
 
-        return np.asarray(pick_peaks(images, mz=mz, mask=mask, model=model, progress=progress).score,
-                          dtype=np.float64)
+        result = pick_peaks(images, mz=mz, mask=mask, model=model, informative=informative, progress=progress)
+        return np.asarray(result.score, dtype=np.float64)
     if method == "intensity":
         return mean_intensity(images, mask)
     if method == "random":
@@ -93,20 +105,50 @@ def channel_scores(images: np.ndarray, mz: np.ndarray, mask: np.ndarray | None, 
     return np.ones(len(images))
 
 
-def select_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int | None) -> np.ndarray:
-    """Indices of the ``n_channels`` best-scored candidates (all when None), in ascending m/z order."""
-    keep = rank(scores)
+def image_similarity(images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
+    """Pearson correlation (n, n) between the ion images over the measured pixels (0 for flat images)."""
+    x = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
+    if mask is not None:
+        x = x[:, np.asarray(mask, dtype=bool).ravel()]
+    x = x - x.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(x, axis=1)
+    x = np.divide(x, norm[:, None], out=np.zeros_like(x), where=norm[:, None] > 0)
+    return x @ x.T
+
+
+def select_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int | None,
+                    similarity: np.ndarray | None = None, max_similarity: float = MAX_SIMILARITY) -> np.ndarray:
+    """Indices of the ``n_channels`` best-scored candidates (all when None), in ascending m/z order.
+
+    With a ``similarity`` matrix, candidates too similar to one already kept are passed over
+    (module docstring).
+    """
+    order = rank(scores)
     if n_channels is not None:
         if n_channels < 1:
             raise InputError(f"n_channels must be at least 1, got {n_channels}")
-        keep = keep[:n_channels]
+        if similarity is None:
+            keep = order[:n_channels]
+        else:
+            kept: list[int] = []
+            for i in order:
+                if len(kept) == n_channels:
+                    break
+                if not kept or np.max(similarity[i, kept]) <= max_similarity:
+                    kept.append(int(i))
+            taken = set(kept)
+            rest = [int(i) for i in order if i not in taken]
+            keep = np.asarray(kept + rest[:n_channels - len(kept)], dtype=np.int64)
+    else:
+        keep = order
     return keep[np.argsort(np.asarray(mz)[keep], kind="stable")]
 
 
 def reduce(data: Any, n_channels: int | None = 32, method: str = "ionmorphnet", *,
            candidates: Sequence[float] | np.ndarray | None = None, ppm: float | None = None,
            mz: Sequence[float] | np.ndarray | None = None, mask: np.ndarray | None = None,
-           model: Any = DEFAULT_MODEL, seed: int = 0, progress: bool = False) -> ReducedCube:
+           model: Any = DEFAULT_MODEL, seed: int = 0, informative: Sequence[str] = TISSUE_INFORMATIVE,
+           max_similarity: float | None = MAX_SIMILARITY, progress: bool = False) -> ReducedCube:
     """Reduce an MSI dataset to its ``n_channels`` most informative ion images.
 
     Parameters
@@ -127,14 +169,23 @@ def reduce(data: Any, n_channels: int | None = 32, method: str = "ionmorphnet", 
         The IonMorphNet used by ``method="ionmorphnet"``.
     seed : int
         Seed of ``method="random"``.
+    informative : sequence of str
+        Classes summed into the ``"ionmorphnet"`` score.
+    max_similarity : float or None
+        Pass over candidates whose image correlates above this with a kept channel (None: off).
 
     Returns
     -------
     ReducedCube
     """
     images, all_mz, raster = _candidate_images(data, candidates, ppm, mz, mask, progress)
-    scores = channel_scores(images, all_mz, raster, method, model=model, seed=seed, progress=progress)
-    keep = select_channels(scores, all_mz, None if method == "all" else n_channels)
+    scores = channel_scores(images, all_mz, raster, method, model=model, seed=seed, informative=informative,
+                            progress=progress)
+    n = None if method == "all" else n_channels
+    if max_similarity is None or n is None:
+        keep = select_channels(scores, all_mz, n)
+    else:
+        keep = select_channels(scores, all_mz, n, image_similarity(images, raster), max_similarity)
     return ReducedCube(cube=images[keep], mz=all_mz[keep], mask=raster, scores=scores[keep], method=method)
 
 

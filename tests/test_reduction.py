@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
-from ionmorph.reduction import reduce, select_channels
+from ionmorph.reduction import TISSUE_INFORMATIVE, image_similarity, reduce, select_channels
 
 
 def _stack():
@@ -75,7 +75,8 @@ def test_ionmorphnet_selection_uses_pick_peaks_scores(tmp_path):
     folder = model.save_pretrained(tmp_path / "tiny")
     images, mz, mask = _stack()
     red = reduce(images, 3, "ionmorphnet", mz=mz, mask=mask, model=str(folder))
-    scores = np.asarray(pick_peaks(images, mz=mz, mask=mask, model=str(folder), progress=False).score)
+    scores = np.asarray(pick_peaks(images, mz=mz, mask=mask, model=str(folder), progress=False,
+                                   informative=TISSUE_INFORMATIVE).score)
     assert np.array_equal(red.mz, np.sort(mz[np.argsort(-scores, kind="stable")[:3]]))
     np.testing.assert_allclose(np.sort(red.scores), np.sort(scores)[-3:], rtol=1e-5)
 
@@ -87,3 +88,20 @@ def test_ionmorph_reduce_is_the_function_in_any_import_order():
     images, mz, mask = _stack()
     assert np.array_equal(ionmorph.reduce(images, 2, "intensity", mz=mz, mask=mask).mz,
                           reduce(images, 2, "intensity", mz=mz, mask=mask).mz)
+
+
+def test_duplicates_are_passed_over_and_fill_up_last():
+    images, mz, mask = _stack()
+    images[7] = 2.0 * images[5] + 1.0                 # an "isotope" of the brightest channel
+    sim = image_similarity(images, mask)
+    assert sim[5, 7] == pytest.approx(1.0) and abs(sim[0, 1]) < 0.9
+    np.testing.assert_allclose(np.diag(sim), 1.0)
+    scores = np.array([0, 0, 5, 0, 0, 9, 4, 8.0])         # ranking 5, 7, 2, 6, ...
+    assert set(select_channels(scores, mz, 3)) == {5, 7, 2}
+    assert set(select_channels(scores, mz, 3, sim)) == {5, 2, 6}
+    assert set(select_channels(scores, mz, 8, sim)) == set(range(8))     # duplicates fill up at the end
+    red = reduce(images, 3, "intensity", mz=mz, mask=mask)
+    assert not {mz[5], mz[7]} <= set(red.mz)
+    assert {mz[5], mz[7]} <= set(reduce(images, 3, "intensity", mz=mz, mask=mask, max_similarity=None).mz)
+    flat = np.ones((2, 6, 5), np.float32)
+    assert np.array_equal(image_similarity(flat), np.zeros((2, 2)))

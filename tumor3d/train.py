@@ -17,14 +17,24 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ionmorph.labels import DEFAULT_INFORMATIVE
 from ionmorph.pick import DEFAULT_MODEL
-from ionmorph.reduction import channel_scores, select_channels
+from ionmorph.reduction import TISSUE_INFORMATIVE, channel_scores, image_similarity, select_channels
 
 from .baselines import PixelClassifier
 from .cohort import Cohort, crop_to_raster, raster_origin
 from .patches import extract_patches, grouped_folds, normalise_cube, sample_centres
 
-SELECTIONS = ("ionmorphnet", "random", "intensity")
+#: Channel selections: name -> (ionmorph.reduction method, classes summed into an IonMorphNet score).
+#: ``ionmorphnet-picking`` scores with the peak-picking classes of SPEC 5 (incl. off-sample
+#: ``negative``): the ablation of the tissue classes that ``ionmorphnet`` uses.
+SELECTION_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ionmorphnet": ("ionmorphnet", TISSUE_INFORMATIVE),
+    "ionmorphnet-picking": ("ionmorphnet", DEFAULT_INFORMATIVE),
+    "random": ("random", ()),
+    "intensity": ("intensity", ()),
+}
+SELECTIONS = tuple(SELECTION_RULES)
 
 
 @dataclass
@@ -40,7 +50,8 @@ class SlideData:
 
 @dataclass
 class TaskData:
-    """A prepared cohort: slides, candidate m/z, per-method channel scores, known markers."""
+    """A prepared cohort: slides, candidate m/z, per-method channel scores, ion-image similarity
+    (mean over slides) and known markers."""
 
     task: str
     slides: list[SlideData]
@@ -48,12 +59,14 @@ class TaskData:
     scores: dict[str, np.ndarray]
     ppm: float
     markers: np.ndarray
+    similarity: np.ndarray | None = None
 
     def channels(self, selection: str, n_channels: int) -> np.ndarray:
-        """Candidate indices chosen by ``selection`` ("all" or one of :data:`SELECTIONS`)."""
+        """Candidate indices chosen by ``selection`` ("all" or one of :data:`SELECTIONS`); near-duplicate
+        images (isotopes, adducts) are passed over (:func:`ionmorph.reduction.select_channels`)."""
         if selection == "all":
             return np.arange(len(self.mz))
-        return select_channels(self.scores[selection], self.mz, n_channels)
+        return select_channels(self.scores[selection], self.mz, n_channels, self.similarity)
 
 
 @dataclass(frozen=True)
@@ -84,6 +97,7 @@ class MethodSpec:
 
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("3d-cnn/ionmorphnet", "ionmorphnet", "3d"),
+    MethodSpec("3d-cnn/ionmorphnet-picking", "ionmorphnet-picking", "3d"),
     MethodSpec("3d-cnn/random", "random", "3d"),
     MethodSpec("3d-cnn/intensity", "intensity", "3d"),
     MethodSpec("spectral-only (p=1)/ionmorphnet", "ionmorphnet", "3d", spectral_only=True),
@@ -108,14 +122,17 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
         candidates = cohort_candidates(cohort, progress=progress)
     mz = np.asarray(candidates, dtype=np.float64)
     slides, sums = [], {s: np.zeros(len(mz)) for s in selections}
+    similarity = np.zeros((len(mz), len(mz)))
     for slide in tqdm(cohort.slides, desc=f"prepare {cohort.task}", disable=not progress):
         raw, tic, mask, origin = _cached_images(slide.imzml, mz, cohort.ppm, Path(cache_dir))
         ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
         for s in selections:
-            sums[s] += channel_scores(raw, mz, mask, s, model=model, seed=seed)
+            method, classes = SELECTION_RULES[s]
+            sums[s] += channel_scores(raw, mz, mask, method, model=model, seed=seed, informative=classes)
+        similarity += image_similarity(raw, mask)
         slides.append(SlideData(slide.name, slide.patient, normalise_cube(raw, tic, mask), ann * mask, mask))
     return TaskData(cohort.task, slides, mz, {s: v / len(slides) for s, v in sums.items()},
-                    cohort.ppm, cohort.markers)
+                    cohort.ppm, cohort.markers, similarity / max(len(slides), 1))
 
 
 def cohort_candidates(cohort: Cohort, min_share: float = 0.5, progress: bool = False) -> np.ndarray:
