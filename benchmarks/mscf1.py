@@ -573,7 +573,9 @@ def to_markdown(res: dict[str, Any]) -> str:
               f"({sp['correlation_s_timed']} s), extrapolated to {sp['correlation_s_extrapolated']} s; scoring "
               f"1,000 picks on the full correlations {sp['scoring_s']} s; total {sp['total_s']} s "
               f"({'under' if sp['under_one_minute'] else 'OVER'} the one-minute target).", "",
-              "## Time per method (s, summed over sections)", "", "| method | " + " | ".join(modes) + " |",
+              "## Time per method (s, summed over sections)", "",
+              "Baseline scores read from the score cache (an earlier run on the same files and settings) count "
+              "0 s here; IonMorphNet is always re-run.", "", "| method | " + " | ".join(modes) + " |",
               "|---|" + "---|" * len(modes)]
     for m in METHODS:
         lines.append(f"| {m} | " + " | ".join(f"{sum(groups[g][mode]['methods'][m]['seconds'] for g in groups):.1f}"
@@ -610,9 +612,10 @@ def plot(res: dict[str, Any], path: Path) -> Path:
         ax.set_title(f"{mode} candidates")
         ax.set_ylim(0, 1)
     axes[0][0].set_ylabel("mean mSCF1")
-    axes[0][-1].legend(fontsize=7, loc="upper right")
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.suptitle(f"mSCF1 per group ({res['label']})")
-    fig.tight_layout()
+    fig.tight_layout(rect=(0, 0.12, 1, 1))
     out = save_figure(fig, path)
     plt.close(fig)
     return out

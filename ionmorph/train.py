@@ -185,7 +185,11 @@ def _default_cache(root: Path) -> Path:
 
 
 def _build_model(cfg: TrainConfig):
-    """A fresh model, or the ``cfg.init`` weights (fine-tuning; checked against ``arch`` and ``input_size``)."""
+    """A fresh model, or the ``cfg.init`` weights (fine-tuning; checked against ``arch`` and ``input_size``).
+
+    With ``init``, the model's ``init_record`` says which weights it started from (name, revision,
+    version, sha256), for ``init.json`` in the run folder.
+    """
     from .model import IonMorphNet
 
     fresh = IonMorphNet(architecture=cfg.arch, preprocess=PreprocessConfig(size=cfg.input_size),
@@ -197,6 +201,9 @@ def _build_model(cfg: TrainConfig):
         raise IonMorphError(f"--init {cfg.init}: weights are {start.architecture} at {start.input_size} px, "
                             f"the run asks for {cfg.arch} at {cfg.input_size} px (set --arch / --input-size)")
     fresh.load_state_dict(start.state_dict())
+    src = start.weights_source
+    fresh.init_record = {"init": cfg.init, "name": src.name, "revision": src.revision, "version": start.version,
+                         "sha256": src.sha256, "source": src.source}
     return fresh
 
 
@@ -280,6 +287,8 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
         torch.manual_seed(cfg.seed)
         model = _build_model(cfg).to(dist.device)
+        if dist.main and cfg.init is not None:
+            atomic_write_text(out / "init.json", json.dumps(model.init_record, indent=1))
         w_np = class_weights(cache.label[rows["train"]])
         weights = torch.tensor(w_np, dtype=torch.float32, device=dist.device)
         train_ds = IonImageDataset(cache, rows["train"], Augmenter(cfg.input_size, cfg.seed, pre, cfg.augment))

@@ -141,6 +141,8 @@ def test_init_starts_from_given_weights_and_checks_them(corpus, tmp_path):
     cfg = _cfg(corpus, tmp_path / "run", init=str(tmp_path / "start"), lr=0.0)  # lr 0: weights must not move
     T.train(cfg)
     tuned = IonMorphNet.from_pretrained(tmp_path / "run" / "model")
+    record = json.loads((tmp_path / "run" / "init.json").read_text())
+    assert record["init"] == str(tmp_path / "start") and record["source"] == "local"
     for k, v in start.state_dict().items():
         torch.testing.assert_close(tuned.state_dict()[k].float(), v.float(), atol=2e-3, rtol=2e-3)
     with pytest.raises(IonMorphError, match="32 px"):

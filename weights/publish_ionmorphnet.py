@@ -1,4 +1,4 @@
-"""Publish a finished IonMorphNet training run as bundled weights (the recipe of ``v0.1.0``).
+"""Publish a finished IonMorphNet training run as bundled weights (the recipe of ``v0.1.0`` and ``v0.2.0``).
 
 Reads ``<run>/model`` and ``<run>/metrics.json`` (written by ``ionmorph train``), classifies the 101
 channels of the real barley section (``../shared/realdata/barley``) for the model card's look at
@@ -58,6 +58,15 @@ def classify_barley(model_dir: Path, barley: Path, out: Path) -> Path:
     return out / "barley_grid.png"
 
 
+def init_description(run: Path) -> str:
+    """Which weights the run started from (``init.json`` of ``ionmorph train --init``), or scratch."""
+    path = run / "init.json"
+    if not path.is_file():
+        return "random (trained from scratch)"
+    rec = json.loads(path.read_text())
+    return f"{rec['name']} {rec.get('revision') or rec.get('version')} (sha256 {rec.get('sha256') or 'not recorded'})"
+
+
 def main(argv: list[str] | None = None) -> int:
     """Publish the run; see the module docstring."""
     from ionmorph.hub import register_weights
@@ -82,6 +91,7 @@ def main(argv: list[str] | None = None) -> int:
         "images": metrics["n_images"],
         "held_out_family": list(run_cfg.get("holdout_family", [])),
         "architecture": run_cfg["arch"], "input_size": run_cfg["input_size"],
+        "initialised_from": init_description(args.run),
         "epochs_run": metrics["epochs_run"], "best_epoch": metrics["best_epoch"],
         "optimizer": f"AdamW lr {run_cfg['lr']} wd {run_cfg['weight_decay']}, cosine, bf16 autocast={run_cfg['bf16']}",
     }
