@@ -4,9 +4,9 @@
 method and keeps the top ``n_channels``, ordered by m/z so that neighbouring channels stay
 neighbours along the m/z axis of a 3D CNN:
 
-- ``"ionmorphnet"``: IonMorphNet's probability of the classes in ``informative`` (default
-  :data:`TISSUE_INFORMATIVE`: structure on the tissue; the off-sample ``negative`` class of peak
-  picking carries nothing for models that look at tissue patches);
+- ``"ionmorphnet"``: IonMorphNet's probability of the classes in ``informative`` (default: the
+  peak-picking classes of SPEC 5; :data:`TISSUE_INFORMATIVE` leaves out the off-sample
+  ``negative`` class, which measured worse for tumour patches: ``benchmarks/results/tumor.md``);
 - ``"intensity"``: top mean intensity over the measured pixels;
 - ``"random"``: a seeded random choice (the floor);
 - ``"all"``: every candidate (no reduction).
@@ -28,10 +28,11 @@ import numpy as np
 from .baselines import mean_intensity, random_scores, rank
 from .errors import InputError
 from .fileio import atomic_path
+from .labels import DEFAULT_INFORMATIVE
 from .pick import DEFAULT_MODEL
 
 METHODS = ("ionmorphnet", "random", "intensity", "all")
-#: Classes whose probabilities make up the ``"ionmorphnet"`` channel score of a reduction.
+#: Structure on the tissue only (no off-sample ``negative``): an alternative ``informative`` set.
 TISSUE_INFORMATIVE: tuple[str, ...] = ("structured", "localized", "fragmented")
 #: Default similarity above which a candidate counts as a duplicate of a kept channel.
 MAX_SIMILARITY = 0.9
@@ -88,7 +89,7 @@ class ReducedCube:
 
 
 def channel_scores(images: np.ndarray, mz: np.ndarray, mask: np.ndarray | None, method: str, *,
-                   model: Any = DEFAULT_MODEL, seed: int = 0, informative: Sequence[str] = TISSUE_INFORMATIVE,
+                   model: Any = DEFAULT_MODEL, seed: int = 0, informative: Sequence[str] = DEFAULT_INFORMATIVE,
                    progress: bool = False) -> np.ndarray:
     """Score every candidate ion image with ``method`` (higher = keep first); float64 (n,)."""
     if method not in METHODS:
@@ -147,7 +148,7 @@ def select_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int | None,
 def reduce(data: Any, n_channels: int | None = 32, method: str = "ionmorphnet", *,
            candidates: Sequence[float] | np.ndarray | None = None, ppm: float | None = None,
            mz: Sequence[float] | np.ndarray | None = None, mask: np.ndarray | None = None,
-           model: Any = DEFAULT_MODEL, seed: int = 0, informative: Sequence[str] = TISSUE_INFORMATIVE,
+           model: Any = DEFAULT_MODEL, seed: int = 0, informative: Sequence[str] = DEFAULT_INFORMATIVE,
            max_similarity: float | None = MAX_SIMILARITY, progress: bool = False) -> ReducedCube:
     """Reduce an MSI dataset to its ``n_channels`` most informative ion images.
 

@@ -5,7 +5,8 @@ import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
-from ionmorph.reduction import TISSUE_INFORMATIVE, image_similarity, reduce, select_channels
+from ionmorph.labels import DEFAULT_INFORMATIVE
+from ionmorph.reduction import image_similarity, reduce, select_channels
 
 
 def _stack():
@@ -76,7 +77,7 @@ def test_ionmorphnet_selection_uses_pick_peaks_scores(tmp_path):
     images, mz, mask = _stack()
     red = reduce(images, 3, "ionmorphnet", mz=mz, mask=mask, model=str(folder))
     scores = np.asarray(pick_peaks(images, mz=mz, mask=mask, model=str(folder), progress=False,
-                                   informative=TISSUE_INFORMATIVE).score)
+                                   informative=DEFAULT_INFORMATIVE).score)
     assert np.array_equal(red.mz, np.sort(mz[np.argsort(-scores, kind="stable")[:3]]))
     np.testing.assert_allclose(np.sort(red.scores), np.sort(scores)[-3:], rtol=1e-5)
 

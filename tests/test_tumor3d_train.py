@@ -92,4 +92,7 @@ def test_headline_method_on_ionmorphnet_channels(toy, tmp_path):
     assert scores.shape == (len(MZ),) and np.all((scores >= 0) & (scores <= 1)) and np.ptp(scores) > 0
     res = run_fold(data, METHODS[0], np.arange(4), np.arange(4, 8), FAST)
     assert res.method == "3d-cnn/ionmorphnet" and len(res.channels) == FAST.n_channels
-    assert set(res.channels) == set(np.argsort(-scores, kind="stable")[:FAST.n_channels])
+    from ionmorph.reduction import select_channels
+
+    assert set(res.channels) == set(select_channels(scores, MZ, FAST.n_channels, data.similarity))
+    assert data.similarity.shape == (len(MZ), len(MZ)) and np.allclose(np.diag(data.similarity), 1.0)

@@ -26,11 +26,11 @@ from .cohort import Cohort, crop_to_raster, raster_origin
 from .patches import extract_patches, grouped_folds, normalise_cube, sample_centres
 
 #: Channel selections: name -> (ionmorph.reduction method, classes summed into an IonMorphNet score).
-#: ``ionmorphnet-picking`` scores with the peak-picking classes of SPEC 5 (incl. off-sample
-#: ``negative``): the ablation of the tissue classes that ``ionmorphnet`` uses.
+#: ``ionmorphnet`` scores with the peak-picking classes of SPEC 5; ``ionmorphnet-tissue`` leaves out
+#: the off-sample ``negative`` class (an ablation: it measured worse).
 SELECTION_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "ionmorphnet": ("ionmorphnet", TISSUE_INFORMATIVE),
-    "ionmorphnet-picking": ("ionmorphnet", DEFAULT_INFORMATIVE),
+    "ionmorphnet": ("ionmorphnet", DEFAULT_INFORMATIVE),
+    "ionmorphnet-tissue": ("ionmorphnet", TISSUE_INFORMATIVE),
     "random": ("random", ()),
     "intensity": ("intensity", ()),
 }
@@ -97,7 +97,7 @@ class MethodSpec:
 
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("3d-cnn/ionmorphnet", "ionmorphnet", "3d"),
-    MethodSpec("3d-cnn/ionmorphnet-picking", "ionmorphnet-picking", "3d"),
+    MethodSpec("3d-cnn/ionmorphnet-tissue", "ionmorphnet-tissue", "3d"),
     MethodSpec("3d-cnn/random", "random", "3d"),
     MethodSpec("3d-cnn/intensity", "intensity", "3d"),
     MethodSpec("spectral-only (p=1)/ionmorphnet", "ionmorphnet", "3d", spectral_only=True),
