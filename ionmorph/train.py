@@ -185,7 +185,8 @@ def _default_cache(root: Path) -> Path:
 
 
 def _build_model(cfg: TrainConfig):
-    """A fresh model, or the ``cfg.init`` weights (fine-tuning; checked against ``arch`` and ``input_size``).
+    """A fresh model, or the ``cfg.init`` weights (fine-tuning; the architecture must match, the input
+    size may differ: the backbone is size-agnostic and the run's ``input_size`` applies).
 
     With ``init``, the model's ``init_record`` says which weights it started from (name, revision,
     version, sha256), for ``init.json`` in the run folder.
@@ -197,9 +198,9 @@ def _build_model(cfg: TrainConfig):
     if cfg.init is None:
         return fresh
     start = IonMorphNet.from_pretrained(cfg.init)
-    if (start.architecture, start.input_size) != (cfg.arch, cfg.input_size):
-        raise IonMorphError(f"--init {cfg.init}: weights are {start.architecture} at {start.input_size} px, "
-                            f"the run asks for {cfg.arch} at {cfg.input_size} px (set --arch / --input-size)")
+    if start.architecture != cfg.arch:
+        raise IonMorphError(f"--init {cfg.init}: weights are {start.architecture}, the run asks for {cfg.arch} "
+                            "(set --arch)")
     fresh.load_state_dict(start.state_dict())
     src = start.weights_source
     fresh.init_record = {"init": cfg.init, "name": src.name, "revision": src.revision, "version": start.version,

@@ -145,5 +145,7 @@ def test_init_starts_from_given_weights_and_checks_them(corpus, tmp_path):
     assert record["init"] == str(tmp_path / "start") and record["source"] == "local"
     for k, v in start.state_dict().items():
         torch.testing.assert_close(tuned.state_dict()[k].float(), v.float(), atol=2e-3, rtol=2e-3)
-    with pytest.raises(IonMorphError, match="32 px"):
-        T.train(_cfg(corpus, tmp_path / "bad", init=str(tmp_path / "start"), input_size=48))
+    with pytest.raises(IonMorphError, match="convnextv2_atto, the run asks for convnextv2_femto"):
+        T.train(_cfg(corpus, tmp_path / "bad", init=str(tmp_path / "start"), arch="convnextv2_femto"))
+    T.train(_cfg(corpus, tmp_path / "bigger", init=str(tmp_path / "start"), input_size=48))   # size may change
+    assert IonMorphNet.from_pretrained(tmp_path / "bigger" / "model").input_size == 48
