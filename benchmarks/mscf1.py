@@ -27,7 +27,8 @@ Diagnostic row (synthetic sections only; not a method and not part of the target
     ``simulator labels``: the channels that hold a peak whose ground-truth apparent class is
     informative, ties broken by mean intensity; what a perfect classifier of SPEC 5's informative
     classes would pick. It separates the model's errors from the gap between "informative" ion
-    images and the mask-correlated true set.
+    images and the mask-correlated true set. Beside it, per apparent class, the share of its
+    peaks' channels that lie in the true set (:func:`true_set_share`): which ions the metric rewards.
 
 Candidates
     ``axis``: every channel of the section's own continuous m/z axis (the published protocol;
