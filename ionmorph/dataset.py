@@ -36,7 +36,7 @@ from .labels import CLASSES, PUBLISHED_SPLIT, class_index, read_label_csv
 from .preprocessing import PreprocessConfig
 
 SPLITS: tuple[str, ...] = ("train", "val", "test", "holdout")
-_INDEX_COLUMNS = ("section", "mz", "label", "family", "instrument", "signature")
+_INDEX_COLUMNS = ("section", "mz", "label", "family", "instrument", "signature", "clarity")
 
 
 @dataclass(frozen=True)
@@ -176,12 +176,13 @@ def _extract(section: Section, config: PreprocessConfig, default_ppm: float, par
     rows = read_label_csv(section.labels)
     mz = np.array([r.mz for r in rows], dtype=np.float64)
     labels = np.array([class_index(r.label) for r in rows], dtype=np.int64)
+    clear = np.array([r.clarity for r in rows], dtype=np.float64)
     data = open_msi(section.imzml)
     images = data.ion_images(mz, ppm=section.ppm or default_ppm) if len(mz) else np.zeros((0, *data.shape))
     x = preprocess(images, data.mask, config).astype(np.float16)
     with atomic_path(parts / f"{section.id}.npz") as tmp:
         with open(tmp, "wb") as fh:
-            np.savez(fh, images=x, mz=mz, labels=labels, signature=np.array(section.signature()))
+            np.savez(fh, images=x, mz=mz, labels=labels, clarity=clear, signature=np.array(section.signature()))
     return section.id
 
 
@@ -195,6 +196,8 @@ class IonImageCache:
     section, family, instrument : numpy str arrays (n,)
     mz : float64 (n,)
     label : int64 (n,)
+    clarity : float64 (n,)
+        How clearly each image shows its pattern (simulated labels; NaN when not known).
     """
 
     images: np.ndarray
@@ -203,6 +206,11 @@ class IonImageCache:
     label: np.ndarray
     family: np.ndarray
     instrument: np.ndarray
+    clarity: np.ndarray | None = None
+
+    def __post_init__(self) -> None:
+        if self.clarity is None:
+            self.clarity = np.full(len(self.label), np.nan)
 
     def __len__(self) -> int:
         return len(self.label)
@@ -225,7 +233,8 @@ def _load(images_path: Path, index_path: Path) -> IonImageCache:
     col = {c: np.array([r[c] for r in rows], dtype=str) for c in ("section", "family", "instrument")}
     return IonImageCache(images, col["section"], np.array([float(r["mz"]) for r in rows]),
                          np.array([class_index(r["label"]) for r in rows], dtype=np.int64),
-                         col["family"], col["instrument"])
+                         col["family"], col["instrument"],
+                         np.array([float(r.get("clarity") or "nan") for r in rows], dtype=np.float64))
 
 
 def build_cache(sections: Sequence[Section], cache_dir: str | os.PathLike, config: PreprocessConfig,
@@ -307,13 +316,16 @@ def _merge(sections: Sequence[Section], old_rows: list[dict[str, str]], images_p
                 with np.load(part) as z:
                     out[at:at + n] = z["images"]
                     mz, lab, sig = z["mz"], z["labels"], str(z["signature"])
+                    clear = z["clarity"] if "clarity" in z.files else np.full(n, np.nan)
             else:
                 idx = old_pos[s.id]
                 out[at:at + n] = old[idx]
                 mz = [float(old_rows[i]["mz"]) for i in idx]
                 lab = [class_index(old_rows[i]["label"]) for i in idx]
+                clear = [float(old_rows[i].get("clarity") or "nan") for i in idx]
                 sig = old_rows[idx[0]]["signature"]
-            rows += [[s.id, repr(float(m)), CLASSES[int(c)], s.family, s.instrument, sig] for m, c in zip(mz, lab)]
+            rows += [[s.id, repr(float(m)), CLASSES[int(c)], s.family, s.instrument, sig, repr(float(q))]
+                     for m, c, q in zip(mz, lab, clear)]
             at += n
         out.flush()
         del out
@@ -356,10 +368,12 @@ class IonImageDataset:
         return self.cache.label[self.indices]
 
     def __getitem__(self, i: int):
+        """(image (1, S, S) tensor, class index, clarity (NaN when not known))."""
         import torch
 
         row = int(self.indices[i])
         x = np.asarray(self.cache.images[row, 0], dtype=np.float32)
         if self.augment is not None:
             x = self.augment(x, row, self.epoch)
-        return torch.from_numpy(np.ascontiguousarray(x)[None]), int(self.cache.label[row])
+        return (torch.from_numpy(np.ascontiguousarray(x)[None]), int(self.cache.label[row]),
+                float(self.cache.clarity[row]))

@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterable
 
+import numpy as np
+
 from .errors import LabelFormatError
 from .fileio import atomic_write_text
 
@@ -59,6 +61,34 @@ def class_index(name: str) -> int:
         raise ValueError(f"unknown class {name!r}; expected one of {', '.join(CLASSES)}") from None
 
 
+#: Where an unclear image of an informative class sends the rest of its target (graded targets):
+#: a structured image drowned in noise is a weak image of the structure; a localized or negative
+#: one is noise.
+UNCLEAR_AS: dict[str, str] = {"structured": "weak_structured", "localized": "unstructured",
+                              "negative": "unstructured"}
+
+
+def graded_targets(labels: np.ndarray, clarity: np.ndarray, n_classes: int = 6) -> np.ndarray:
+    """Soft training targets (n, n_classes) that grade informative images by how clearly they show it.
+
+    An image of class c in :data:`UNCLEAR_AS` with clarity r (Pearson r of the noisy image with its
+    noise-free pattern) gets ``r**2`` (the share of the image's variance that is pattern, not noise)
+    on c and the rest on ``UNCLEAR_AS[c]``; other classes, and images of unknown (NaN) clarity, get
+    one-hot targets. The informative score (sum of the informative classes' probabilities) of a model
+    trained on them then ranks by clarity within a class, which plain labels cannot teach.
+    """
+    labels = np.asarray(labels, dtype=np.int64)
+    q = np.clip(np.nan_to_num(np.asarray(clarity, dtype=np.float64), nan=1.0), 0.0, 1.0) ** 2
+    out = np.zeros((len(labels), n_classes), dtype=np.float32)
+    rows = np.arange(len(labels))
+    fallback = np.array([CLASSES.index(UNCLEAR_AS[c]) if c in UNCLEAR_AS else i for i, c in enumerate(CLASSES)])
+    graded = np.isin(labels, [CLASSES.index(c) for c in UNCLEAR_AS])
+    q = np.where(graded, q, 1.0)
+    out[rows, labels] = q
+    out[rows, fallback[labels]] += 1.0 - q
+    return out
+
+
 @dataclass(frozen=True)
 class LabelRow:
     """One labelled ion image of a dataset."""
@@ -68,6 +98,7 @@ class LabelRow:
     label: str
     min_fdr: float = float("nan")
     databases: tuple[str, ...] = field(default_factory=tuple)
+    clarity: float = float("nan")
 
 
 def read_label_csv(path: str | os.PathLike) -> list[LabelRow]:
@@ -91,6 +122,11 @@ def read_label_csv(path: str | os.PathLike) -> list[LabelRow]:
                 raise LabelFormatError(path, f"line {line_no}: label {label!r} is not one of {', '.join(CLASSES)}")
             fdr = rec.get("min_fdr") or ""
             dbs = rec.get("databases") or ""
+            clear = (rec.get("clarity") or "").strip()
+            try:
+                clear_value = float(clear) if clear else float("nan")
+            except ValueError:
+                raise LabelFormatError(path, f"line {line_no}: clarity {clear!r} is not a number") from None
             rows.append(
                 LabelRow(
                     filename=rec["filename"],
@@ -98,17 +134,25 @@ def read_label_csv(path: str | os.PathLike) -> list[LabelRow]:
                     label=label,
                     min_fdr=float(fdr) if fdr.strip() else float("nan"),
                     databases=tuple(d.strip() for d in dbs.split(",") if d.strip()),
+                    clarity=clear_value,
                 )
             )
     return rows
 
 
 def write_label_csv(path: str | os.PathLike, rows: Iterable[LabelRow]) -> Path:
-    """Write label rows in the published format, atomically."""
+    """Write label rows in the published format, atomically.
+
+    A ``clarity`` column (simulated labels: how clearly the image shows its pattern) follows the
+    published columns when any row has one; readers of the published format ignore it.
+    """
+    rows = list(rows)
+    graded = any(r.clarity == r.clarity for r in rows)
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
-    writer.writerow(LABEL_COLUMNS)
+    writer.writerow(LABEL_COLUMNS + (("clarity",) if graded else ()))
     for r in rows:
-        writer.writerow([r.filename, repr(float(r.mz)), "" if r.min_fdr != r.min_fdr else r.min_fdr,
-                         ",".join(r.databases), r.label])
+        line = [r.filename, repr(float(r.mz)), "" if r.min_fdr != r.min_fdr else r.min_fdr,
+                ",".join(r.databases), r.label]
+        writer.writerow(line + ([f"{r.clarity:.4f}" if r.clarity == r.clarity else ""] if graded else []))
     return atomic_write_text(path, buf.getvalue())

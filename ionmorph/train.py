@@ -2,7 +2,8 @@
 
 Data: a root in the corpus layout (:mod:`ionmorph.dataset`), split by section, ion images taken
 from the on-disk cache. Recipe: class-weighted cross-entropy (inverse class frequency on the
-training split), AdamW, linear warm-up then cosine decay (per step), early stopping on the
+training split) against graded targets where the labels carry a clarity
+(:func:`ionmorph.labels.graded_targets`), AdamW, linear warm-up then cosine decay (per step), early stopping on the
 validation loss, ``last.pt`` (model, optimizer, scheduler, epoch, RNG states) and ``best.pt``
 every epoch, ``--resume``, optional bf16 autocast, ``--max-hours`` (the epoch in progress ends
 early, is validated and saved, then training stops).
@@ -32,7 +33,7 @@ import numpy as np
 
 from .errors import IonMorphError
 from .fileio import atomic_path, atomic_write_text
-from .labels import CLASSES
+from .labels import CLASSES, graded_targets
 from .msi import DEFAULT_PPM
 from .preprocessing import PreprocessConfig
 
@@ -148,6 +149,17 @@ def class_weights(labels: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarr
     return w
 
 
+def graded_loss(logits, labels, clarity, weights):
+    """Class-weighted cross-entropy against :func:`ionmorph.labels.graded_targets` (one-hot without clarity)."""
+    import torch
+
+    target = torch.from_numpy(graded_targets(labels.cpu().numpy(), clarity.cpu().numpy(),
+                                             logits.shape[1])).to(logits.device)
+    w = weights[labels]
+    per_sample = -(target * torch.log_softmax(logits, dim=1)).sum(dim=1)
+    return (w * per_sample).sum() / w.sum().clamp_min(1e-12)
+
+
 def lr_factor(step: int, warmup: int, total: int, floor: float) -> float:
     """Linear warm-up over ``warmup`` steps, then cosine decay from 1 to ``floor`` at ``total``."""
     if step < warmup:
@@ -252,7 +264,6 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     Raises :class:`IonMorphError` when the split leaves no training or validation images.
     """
     import torch
-    import torch.nn.functional as F
     from torch.nn.parallel import DistributedDataParallel
     from torch.utils.data import DataLoader, DistributedSampler
     from tqdm.auto import tqdm
@@ -325,13 +336,13 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
             net.train()
             t0, seen, loss_sum, timed_out = time.time(), 0, 0.0, False
             bar = tqdm(total=steps, desc=f"epoch {epoch + 1}/{cfg.epochs}", disable=not (cfg.progress and dist.main))
-            for step, (x, y) in enumerate(loader):
+            for step, (x, y, clear) in enumerate(loader):
                 if step >= steps:
                     break
                 x, y = x.to(dist.device, non_blocking=True), y.to(dist.device, non_blocking=True)
                 with torch.autocast(dist.device.type, dtype=torch.bfloat16, enabled=cfg.bf16):
                     logits = net(x)
-                loss = F.cross_entropy(logits.float(), y, weight=weights)
+                loss = graded_loss(logits.float(), y, clear, weights)
                 opt.zero_grad(set_to_none=True)
                 loss.backward()
                 opt.step()

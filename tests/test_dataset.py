@@ -132,8 +132,9 @@ def test_dataset_items_and_augment(corpus, tmp_path):
     cache = build_cache(find_sections(corpus), tmp_path, PreprocessConfig(size=24), 10.0, progress=False)
     rows = np.arange(5, 15)
     plain = IonImageDataset(cache, rows)
-    x, y = plain[2]
+    x, y, clear = plain[2]
     assert tuple(x.shape) == (1, 24, 24) and str(x.dtype) == "torch.float32" and y == cache.label[7]
+    assert clear == cache.clarity[7] or (clear != clear and cache.clarity[7] != cache.clarity[7])
     np.testing.assert_array_equal(x.numpy()[0], cache.images[7, 0].astype(np.float32))
     aug = IonImageDataset(cache, rows, Augmenter(24, seed=0))
     a0 = aug[2][0]
@@ -141,3 +142,14 @@ def test_dataset_items_and_augment(corpus, tmp_path):
     aug.set_epoch(1)
     assert not np.array_equal(a0.numpy(), aug[2][0].numpy())
     assert np.array_equal(plain.labels, cache.label[rows])
+
+
+def test_graded_targets():
+    from ionmorph.labels import CLASSES, graded_targets
+
+    s, w, loc, un = (CLASSES.index(c) for c in ("structured", "weak_structured", "localized", "unstructured"))
+    t = graded_targets(np.array([s, loc, un, s]), np.array([0.5, 0.9, 0.2, np.nan]))
+    assert np.allclose(t.sum(axis=1), 1.0)
+    assert t[0, s] == pytest.approx(0.25) and t[0, w] == pytest.approx(0.75)
+    assert t[1, loc] == pytest.approx(0.81) and t[1, un] == pytest.approx(0.19)
+    assert t[2, un] == 1.0 and t[3, s] == 1.0   # ungraded class; unknown clarity

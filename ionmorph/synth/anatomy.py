@@ -128,11 +128,24 @@ def make_anatomy(rng: np.random.Generator, family: str, shape: tuple[int, int],
 TWO_PIECES: dict[str, float] = {"brain": 0.0, "kidney": 0.1, "tumour": 0.25, "seed": 0.15}
 
 
+#: Framing of a one-piece section: (name, probability, fill range, off-centre shift range).
+#: ``margin``: the whole piece with an off-sample margin; ``fill``: the tissue fills most of the
+#: raster and its border cuts it, leaving off-sample corners; ``partial``: part of an organ, pushed
+#: off centre so that a large off-sample area faces a border cut.
+FRAMINGS: tuple[tuple[str, float, tuple[float, float], tuple[float, float]], ...] = (
+    ("margin", 0.45, (0.62, 0.86), (0.0, 0.04)),
+    ("fill", 0.35, (0.9, 1.25), (0.0, 0.12)),
+    ("partial", 0.2, (0.8, 1.3), (0.2, 0.45)),
+)
+
+
 def _outline(rng: np.random.Generator, shape: tuple[int, int], family: str) -> np.ndarray:
-    """Irregular tissue outline (bool) with an off-sample margin; one piece or two side by side."""
+    """Irregular tissue outline (bool): one piece framed as in :data:`FRAMINGS`, or two side by side."""
     h, w = shape
     if rng.random() >= TWO_PIECES[family] or min(h, w) < 40:
-        return _piece(rng, shape, family)
+        names, probs, fills, shifts = zip(*FRAMINGS)
+        k = int(rng.choice(len(names), p=np.asarray(probs) / sum(probs)))
+        return _piece(rng, shape, family, fill=fills[k], shift=shifts[k])
     tissue = np.zeros(shape, dtype=bool)
     if w >= h:
         cut = int(w * rng.uniform(0.45, 0.6))
@@ -146,10 +159,15 @@ def _outline(rng: np.random.Generator, shape: tuple[int, int], family: str) -> n
 
 
 def _piece(rng: np.random.Generator, shape: tuple[int, int], family: str,
-           fill: tuple[float, float] = (0.62, 0.86)) -> np.ndarray:
-    """One tissue piece: an ellipse-like outline with random harmonics and a rough edge."""
+           fill: tuple[float, float] = (0.62, 0.86), shift: tuple[float, float] = (0.0, 0.04)) -> np.ndarray:
+    """One tissue piece: an ellipse-like outline with random harmonics and a rough edge.
+
+    ``fill`` is the range of the piece's half-axis relative to half the raster (above 1: cut by the
+    raster border); ``shift`` the range of its centre's offset, as a share of the raster side.
+    """
     h, w = shape
-    cy, cx = h / 2 + rng.normal(0, 0.04 * h), w / 2 + rng.normal(0, 0.04 * w)
+    off = rng.uniform(*shift) * np.exp(1j * rng.uniform(0, 2 * np.pi))
+    cy, cx = h / 2 + off.imag * h + rng.normal(0, 0.02 * h), w / 2 + off.real * w + rng.normal(0, 0.02 * w)
     ang = rng.normal(0, 0.25) + (np.pi / 2 if family == "seed" and h > w else 0.0)
     if family == "brain":  # upright coronal sections, mirrored below
         cx, ang = w / 2, 0.0
@@ -171,6 +189,8 @@ def _piece(rng: np.random.Generator, shape: tuple[int, int], family: str,
         edge -= 0.12 * np.exp(-np.angle(np.exp(1j * (theta + np.pi / 2))) ** 2 / (2 * 0.12 ** 2))
     edge += 0.025 * smooth_field(rng, shape, 0.02 * min(h, w) + 0.5)
     tissue = r < edge
+    if tissue.all():  # keep an off-sample corner
+        tissue[0, 0] = False
     if family == "brain":  # bilateral symmetry
         half = w // 2
         tissue[:, w - half:] = tissue[:, :half][:, ::-1]

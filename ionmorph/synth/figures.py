@@ -77,8 +77,65 @@ def section_figure(sec: SimulatedSection, per_class: int = 3, mode: str | None =
     return fig
 
 
+#: Zero-fraction bins (share of measured pixels without signal) of :func:`sparsity_figure`.
+SPARSITY_BINS: tuple[tuple[float, float], ...] = ((0.0, 0.2), (0.2, 0.6), (0.6, 0.9), (0.9, 1.0))
+
+
+def sparsity_figure(n_sections: int = 16, per_bin: int = 2, seed: int = 0):
+    """Per class (rows), simulated ion images at each sparsity level (columns of :data:`SPARSITY_BINS`).
+
+    Sections of every family and instrument are simulated (default sensitivity draw), written in
+    the instrument's default mode and read back, so the images are those a user would see.
+    """
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    from ..msi import open_msi
+    from ..plotting import UNMEASURED_COLOUR, display_scale
+    from .instruments import INSTRUMENTS
+
+    rng = np.random.default_rng(seed)
+    found: dict[tuple[str, int], list[tuple[np.ndarray, np.ndarray, str]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for k in range(n_sections):
+            family, instrument = FAMILIES[k % len(FAMILIES)], INSTRUMENTS[(k // len(FAMILIES)) % len(INSTRUMENTS)]
+            sec = simulate_section(1000 + k, family=family, instrument=instrument, n_ions=120)
+            data = open_msi(sec.write_imzml(Path(tmp) / f"s{k}.imzML"))
+            idx = sec.labelled()
+            images = data.ion_images(sec.panel.mz[idx], ppm=sec.ppm)
+            zero = (images[:, data.mask] <= 0).mean(axis=1)
+            for i, img, z in zip(idx, images, zero):
+                b = next(j for j, (lo, hi) in enumerate(SPARSITY_BINS) if lo <= z <= hi)
+                found.setdefault((sec.looks[i], b), []).append(
+                    (img, data.mask, f"{family[:4]} {instrument}\nzero {z:.2f} r {sec.clarity[i]:.2f}"))
+    ncols = per_bin * len(SPARSITY_BINS)
+    fig = Figure(figsize=(ncols * 1.6, len(CLASSES) * 1.8), layout="constrained")
+    axes = fig.subplots(len(CLASSES), ncols, squeeze=False)
+    cmap = mpl.colormaps["viridis"].with_extremes(bad=UNMEASURED_COLOUR)
+    for r, cls in enumerate(CLASSES):
+        for b, (lo, hi) in enumerate(SPARSITY_BINS):
+            pool = found.get((cls, b), [])
+            pick = rng.choice(len(pool), size=min(per_bin, len(pool)), replace=False) if pool else []
+            for c in range(per_bin):
+                ax = axes[r, b * per_bin + c]
+                ax.set_xticks([])
+                ax.set_yticks([])
+                if c < len(pick):
+                    img, mask, title = pool[int(pick[c])]
+                    im = ax.imshow(np.ma.masked_array(display_scale(img[None], mask)[0], ~mask), cmap=cmap,
+                                   vmin=0, vmax=1, interpolation="nearest")
+                    ax.set_title(title, fontsize=6)
+                if c == 0 and r == 0:
+                    ax.set_title(f"zero fraction {lo:g}-{hi:g}\n" + ax.get_title(), fontsize=6)
+                if b == 0 and c == 0:
+                    ax.set_ylabel(cls, fontsize=8)
+    fig.colorbar(im, ax=axes, shrink=0.3, label="intensity / 99th percentile")
+    fig.suptitle("simulated ion images per class (rows) and sparsity (columns); r = clarity", fontsize=9)
+    return fig
+
+
 def write_doc_figures(out_dir: str | Path) -> list[Path]:
-    """Write ``<out_dir>/<family>.png`` for every family in :data:`DOC_SECTIONS`."""
+    """Write ``<out_dir>/<family>.png`` for every family in :data:`DOC_SECTIONS` and ``classes_by_sparsity.png``."""
     from ..plotting import save_figure
 
     paths = []
@@ -86,6 +143,7 @@ def write_doc_figures(out_dir: str | Path) -> list[Path]:
         seed, instrument, shape = DOC_SECTIONS[family]
         sec = simulate_section(seed, family=family, instrument=instrument, shape=shape, n_ions=300)
         paths.append(save_figure(section_figure(sec), Path(out_dir) / f"{family}.png", dpi=90))
+    paths.append(save_figure(sparsity_figure(), Path(out_dir) / "classes_by_sparsity.png", dpi=90))
     return paths
 
 

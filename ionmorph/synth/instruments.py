@@ -75,9 +75,16 @@ INSTRUMENT_PRESETS: dict[str, Instrument] = {
                        counts_per_unit=1.0, gain=40.0, gain_cv=0.15, threshold=3.0, baseline=0.08,
                        noise_peaks=50.0, tic_cv=0.2, row_cv=0.15, hotspot_rate=0.1,
                        missing_rate=0.003, mz_range=(150.0, 1000.0), default_mode="processed", matrix=False),
+    # ToF-SIMS: small fragments, a fine beam and very few counts per pixel (most pixels of most
+    # channels are zero), no matrix; a primary ion beam sputters everywhere it scans.
+    "tof_sims": Instrument("tof_sims", pixel_um=2.0, blur_px=0.7, scan_smear_px=0.0,
+                           resolving_power=4000.0, power_law=0.0, ppm=200.0, calib_drift_ppm=30.0,
+                           counts_per_unit=0.06, gain=1.0, gain_cv=0.0, threshold=1.0, baseline=0.01,
+                           noise_peaks=15.0, tic_cv=0.3, row_cv=0.02, hotspot_rate=0.05,
+                           missing_rate=0.0, mz_range=(20.0, 400.0), default_mode="processed", matrix=False),
 }
 #: Instrument names of the API contract (``maldi_fticr`` is available as well).
-INSTRUMENTS: tuple[str, ...] = ("maldi_tof", "maldi_orbitrap", "desi")
+INSTRUMENTS: tuple[str, ...] = ("maldi_tof", "maldi_orbitrap", "desi", "tof_sims")
 
 
 def get_instrument(name: str) -> Instrument:

@@ -35,6 +35,8 @@ LOCALIZABLE: dict[str, tuple[str, ...]] = {
     "tumour": ("healthy", "stroma", "fat", "tumour", "necrosis"),
     "seed": ("seed_coat", "aleurone", "embryo", "scutellum", "tumour"),
 }
+#: Highest level (relative to the region) of a localized ion elsewhere on the tissue.
+LOCALIZED_FLOOR_MAX = 0.35
 _STYLES: dict[str, tuple[tuple[str, float], ...]] = {
     "structured": (("regional", 1.0),),
     "weak_structured": (("faint", 0.65), ("washed", 0.35)),
@@ -182,7 +184,9 @@ def _levels(rng: np.random.Generator, family: str, cls: str, style: str) -> tupl
     if cls == "localized":
         pool = [r for r in LOCALIZABLE[family] if r != "tumour" or tumour_family or rng.random() < 0.3]
         chosen = tuple(rng.choice(pool, size=1 + int(rng.random() < 0.3), replace=False))
-        lv = {k: (1.0 if k in chosen else rng.uniform(0.0, 0.03)) for k in names}
+        # many real localized ions are bright in their region over a faint image of the rest
+        floor = float(np.exp(rng.uniform(np.log(0.03), np.log(LOCALIZED_FLOOR_MAX)))) if rng.random() < 0.6 else 0.03
+        lv = {k: (1.0 if k in chosen else rng.uniform(0.0, floor)) for k in names}
         lv[OFF_SAMPLE] = 0.0
         return lv, chosen
     if cls == "fragmented":

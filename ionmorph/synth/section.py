@@ -15,7 +15,7 @@ from .anatomy import ANATOMY_GROUPS, TUMOUR_REGIONS, Anatomy, make_anatomy
 from .fields import smooth_field
 from .instruments import Instrument, get_instrument
 from .ions import Ion, IonPanel, make_panel
-from .looks import apparent_class, detection_probability, resolved
+from .looks import apparent_class, clarity, detection_probability, resolved
 from .patterns import NOISE_STYLES, pattern_map
 
 #: The ``databases`` entry of simulated label rows.
@@ -44,6 +44,8 @@ class SimulatedSection:
         Mass-calibration error per pixel in ppm (global offset included).
     looks : tuple of str
         Per ion, the class its image looks like ("" when another peak overlaps its window).
+    clarity : tuple of float
+        Per ion, how clearly its image shows its pattern (:func:`ionmorph.synth.looks.clarity`, 0-1).
     tumour_mode : bool
         True when the annotation is background/healthy/tumour.
     """
@@ -60,6 +62,7 @@ class SimulatedSection:
     drift_ppm: np.ndarray
     looks: tuple[str, ...]
     tumour_mode: bool
+    clarity: tuple[float, ...] = ()
 
     @property
     def ions(self) -> tuple[Ion, ...]:
@@ -96,7 +99,9 @@ class SimulatedSection:
     def label_rows(self, filename: str) -> list[LabelRow]:
         """Label rows (published format) of the labelled ions, as their images look."""
         return [LabelRow(filename=filename, mz=float(self.ions[i].mz), label=self.looks[i],
-                         databases=(SYNTH_DATABASE,)) for i in self.labelled()]
+                         databases=(SYNTH_DATABASE,),
+                         clarity=float(self.clarity[i]) if self.clarity else float("nan"))
+                for i in self.labelled()]
 
     def write_imzml(self, path: str | os.PathLike, mode: str | None = None, progress: bool = False) -> Path:
         """Write the section as imzML + ibd (see :func:`ionmorph.synth.spectra.write_imzml`)."""
@@ -117,6 +122,10 @@ class SimulatedSection:
         return path
 
 
+#: Range of the drawn section sensitivity (``intensity_scale``), log-uniform.
+SENSITIVITY_RANGE = (0.05, 2.0)
+
+
 def _shape(rng: np.random.Generator, family: str, shape) -> tuple[int, int]:
     if shape is None:
         side = int(rng.integers(60, 140))
@@ -128,11 +137,38 @@ def _shape(rng: np.random.Generator, family: str, shape) -> tuple[int, int]:
     return shape
 
 
+def _hand_drawn(rng: np.random.Generator, tissue: np.ndarray) -> np.ndarray:
+    """A hand-drawn measurement region: a wobbly polygon around the tissue, sometimes cutting into it."""
+    from matplotlib.path import Path as Polygon
+
+    h, w = tissue.shape
+    pts = np.argwhere(tissue).astype(np.float64)
+    if len(pts) < 3:
+        return np.ones_like(tissue)
+    cy, cx = pts.mean(axis=0)
+    n = int(rng.integers(8, 20))
+    theta = np.sort(rng.uniform(0, 2 * np.pi, n))
+    ang = np.arctan2(pts[:, 0] - cy, pts[:, 1] - cx)
+    dist = np.hypot(pts[:, 0] - cy, pts[:, 1] - cx)
+    bins = np.clip(np.searchsorted(theta, np.mod(ang, 2 * np.pi)), 0, n - 1)
+    reach = np.array([dist[bins == b].max() if np.any(bins == b) else dist.mean() for b in range(n)])
+    radius = reach * rng.uniform(0.9, 1.15, n) + rng.uniform(1.0, 0.08 * min(h, w) + 2.0)
+    verts = np.stack([cx + radius * np.cos(theta), cy + radius * np.sin(theta)], axis=1)
+    yy, xx = np.mgrid[0:h, 0:w]
+    inside = Polygon(verts).contains_points(np.stack([xx.ravel(), yy.ravel()], axis=1))
+    return inside.reshape(h, w)
+
+
 def _measured(rng: np.random.Generator, tissue: np.ndarray, inst: Instrument, roi: bool) -> np.ndarray:
-    """Measured pixels: the whole raster or a region of interest around the tissue, minus dropouts."""
+    """Measured pixels: the whole raster or a region of interest around the tissue, minus dropouts.
+
+    A region of interest is the tissue with a margin, or (half of them) a hand-drawn polygon.
+    """
     s = min(tissue.shape)
     mask = np.ones_like(tissue)
-    if roi:
+    if roi and rng.random() < 0.5:
+        mask = _hand_drawn(rng, tissue)
+    elif roi:
         margin = int(rng.integers(1, max(3, int(0.1 * s))))
         mask = ndimage.binary_dilation(tissue, iterations=margin)
     mask &= rng.random(tissue.shape) >= inst.missing_rate
@@ -168,7 +204,7 @@ def _row_factor(rng: np.random.Generator, shape: tuple[int, int], inst: Instrume
 
 
 def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_tof", shape=None,
-                     n_ions: int = 300, panel: IonPanel | None = None, intensity_scale: float = 1.0,
+                     n_ions: int = 300, panel: IonPanel | None = None, intensity_scale: float | None = None,
                      mz_shift_ppm: float = 0.0, tumour_fraction: float | None = None,
                      composition: Mapping[str, float] | None = None, roi: bool | None = None) -> SimulatedSection:
     """Simulate one MSI section with known truth.
@@ -187,8 +223,11 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
         Number of peaks of the panel drawn when ``panel`` is None.
     panel : IonPanel, optional
         Shared chemistry (e.g. one panel for all patients of a cohort); its family must match.
-    intensity_scale : float
-        Patient-level factor on all expected counts.
+    intensity_scale : float, optional
+        Section-level factor on all expected counts (sensitivity: ionisation, matrix coverage,
+        acquisition time). Default: drawn log-uniformly in :data:`SENSITIVITY_RANGE`, so that
+        simulated sections cover the sparsity of real ones (median zero fraction of the ion
+        images from about 0.05 to 0.97 between real datasets).
     mz_shift_ppm : float
         Global mass-calibration offset in ppm.
     tumour_fraction : float, optional
@@ -202,13 +241,15 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
         Default: drawn (35 %) when ``shape`` is None, else False (the raster is ``shape``).
     """
     inst = get_instrument(instrument)
-    if not intensity_scale > 0:
+    if intensity_scale is not None and not intensity_scale > 0:
         raise InputError(f"intensity_scale must be positive, got {intensity_scale}")
     if panel is None:
         panel = make_panel(seed, family, n_ions, mz_range=inst.mz_range)
     elif panel.family != family:
         raise InputError(f"the panel is for family {panel.family!r}, not {family!r}")
     rng = np.random.default_rng([int(seed), 0xA11])
+    if intensity_scale is None:
+        intensity_scale = float(np.exp(rng.uniform(*np.log(SENSITIVITY_RANGE))))
     shape_given, shape = shape, _shape(rng, family, shape)
     tumour_mode = family == "tumour" or tumour_fraction is not None
     if tumour_fraction is None:
@@ -243,6 +284,9 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
     looks = tuple(apparent_class(ion.cls, ion.style, abundance[i], detection_probability(abundance[i], inst.threshold),
                                  anat.tissue, mask) if det_ok[i] else ""
                   for i, ion in enumerate(panel))
+    noise_rng = np.random.default_rng([int(seed), 0xC1A])
+    clear = tuple(clarity(abundance[i], mask, inst.threshold, inst.gain_cv, noise_rng) if looks[i] else 0.0
+                  for i in range(len(panel)))
     return SimulatedSection(seed=int(seed), family=family, instrument=inst, panel=panel, regions=anat.regions,
                             region_names=anat.region_names, tissue=anat.tissue, mask=mask, abundance=abundance,
-                            drift_ppm=drift.astype(np.float32), looks=looks, tumour_mode=tumour_mode)
+                            drift_ppm=drift.astype(np.float32), looks=looks, tumour_mode=tumour_mode, clarity=clear)
