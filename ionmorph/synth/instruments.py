@@ -12,7 +12,8 @@ Each preset sets what an ion image from that kind of acquisition looks like:
   chemical-noise baseline (profile) and noise peaks (centroid);
 - systematic effects: smooth mass-calibration drift (ppm), per-pixel TIC variation (ion
   suppression, matrix inhomogeneity), DESI row-wise sprayer drift, hotspot and missing-pixel rates;
-- the typical ion-image tolerance (ppm) and default storage mode.
+- the typical ion-image tolerance (ppm) and default storage mode;
+- ``quantum``: the digitiser step of stored intensities (TOF detectors store integers; 0 = none).
 """
 from __future__ import annotations
 
@@ -46,6 +47,7 @@ class Instrument:
     mz_range: tuple[float, float]
     default_mode: str
     matrix: bool
+    quantum: float = 0.0
 
     def fwhm(self, mz):
         """Peak full width at half maximum (Da) at ``mz`` (scalar or array)."""
@@ -57,7 +59,8 @@ INSTRUMENT_PRESETS: dict[str, Instrument] = {
                             resolving_power=9000.0, power_law=0.0, ppm=50.0, calib_drift_ppm=12.0,
                             counts_per_unit=1.0, gain=1.0, gain_cv=0.05, threshold=2.0, baseline=0.12,
                             noise_peaks=40.0, tic_cv=0.3, row_cv=0.03, hotspot_rate=0.3,
-                            missing_rate=0.004, mz_range=(300.0, 1400.0), default_mode="continuous", matrix=True),
+                            missing_rate=0.004, mz_range=(300.0, 1400.0), default_mode="continuous", matrix=True,
+                            quantum=1.0),
     "maldi_orbitrap": Instrument("maldi_orbitrap", pixel_um=20.0, blur_px=0.5, scan_smear_px=0.0,
                                  resolving_power=120000.0, power_law=0.5, ppm=5.0, calib_drift_ppm=1.5,
                                  counts_per_unit=1.0, gain=120.0, gain_cv=0.12, threshold=3.0, baseline=0.05,
@@ -81,7 +84,8 @@ INSTRUMENT_PRESETS: dict[str, Instrument] = {
                            resolving_power=4000.0, power_law=0.0, ppm=200.0, calib_drift_ppm=30.0,
                            counts_per_unit=0.06, gain=1.0, gain_cv=0.0, threshold=1.0, baseline=0.01,
                            noise_peaks=15.0, tic_cv=0.3, row_cv=0.02, hotspot_rate=0.05,
-                           missing_rate=0.0, mz_range=(20.0, 400.0), default_mode="processed", matrix=False),
+                           missing_rate=0.0, mz_range=(20.0, 400.0), default_mode="processed", matrix=False,
+                           quantum=1.0),
 }
 #: Instrument names of the API contract (``maldi_fticr`` is available as well).
 INSTRUMENTS: tuple[str, ...] = ("maldi_tof", "maldi_orbitrap", "desi", "tof_sims")

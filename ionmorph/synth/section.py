@@ -122,6 +122,8 @@ class SimulatedSection:
         return path
 
 
+#: Range of the per-section pixel-to-pixel (shot-to-shot) signal variation, log-normal sigma.
+PIXEL_CV_RANGE = (0.15, 0.55)
 #: Range of the drawn section sensitivity (``intensity_scale``), log-uniform.
 SENSITIVITY_RANGE = (0.05, 2.0)
 
@@ -185,7 +187,8 @@ def _substrate(rng: np.random.Generator, tissue: np.ndarray, thickness: np.ndarr
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]] / s
     ang = rng.uniform(0, 2 * np.pi)
     ramp = rng.normal(0, 0.15) * (np.cos(ang) * yy + np.sin(ang) * xx)  # coating / acquisition-time gradient
-    tic = np.exp(inst.tic_cv * smooth_field(rng, shape, 0.05 * s + 0.5) + 0.2 * rng.standard_normal(shape) + ramp)
+    pixel_cv = rng.uniform(*PIXEL_CV_RANGE)  # shot-to-shot variation, shared by the ions of a pixel
+    tic = np.exp(inst.tic_cv * smooth_field(rng, shape, 0.05 * s + 0.5) + pixel_cv * rng.standard_normal(shape) + ramp)
     spread = 0.35 if inst.matrix else 0.15
     matrix = np.exp(spread * ndimage.gaussian_filter(rng.standard_normal(shape), 0.7) / 0.4
                     + 0.25 * smooth_field(rng, shape, 0.2 * s + 0.5))

@@ -1,7 +1,8 @@
 """Rendering a simulated section's spectra and writing them as imzML (pyimzML's writer).
 
 Per pixel: detected counts ~ Poisson(expected counts), with a few hotspot pixels per ion; the
-stored intensity is counts x gain x log-normal detector noise; every peak is shifted by the
+stored intensity is counts x gain x log-normal detector noise (rounded to the digitiser's step for
+TOF detectors, whose stored values are integers); every peak is shifted by the
 pixel's mass-calibration error.
 
 - ``processed`` (centroid): one m/z per detected peak, kept only at or above the instrument's
@@ -104,8 +105,12 @@ def _hotspots(rng: np.random.Generator, expected: np.ndarray, inst: Instrument) 
 
 
 def _intensity(rng: np.random.Generator, counts: np.ndarray, inst: Instrument) -> np.ndarray:
+    """Stored intensity: counts x gain x detector noise, on the digitiser's grid when it has one."""
     noise = rng.lognormal(0.0, inst.gain_cv, counts.shape) if inst.gain_cv > 0 else 1.0
-    return (counts * inst.gain * noise).astype(np.float32)
+    value = counts * inst.gain * noise
+    if inst.quantum > 0:
+        value = np.round(value / inst.quantum) * inst.quantum
+    return value.astype(np.float32)
 
 
 def _processed_chunk(rng, mz, counts, drift, inst, mz_lo, mz_hi):
@@ -140,6 +145,9 @@ def _profile_chunk(rng, axis, mz, counts, drift, inst, shapes, q_ppm, baseline):
     rel = np.sqrt(tic / max(float(tic.mean()), 1e-9))[:, None]
     events = rng.random(out.shape, dtype=np.float32) < np.minimum(baseline[None, :] * rel, 0.9)
     out += events * np.float32(inst.gain)
+    if inst.quantum > 0:  # the digitiser stores each profile point on its grid
+        np.round(out / inst.quantum, out=out)
+        out *= np.float32(inst.quantum)
     return out
 
 
