@@ -1,18 +1,20 @@
 """Versioned weights for every ionmorph model family, in Hugging Face Hub layout.
 
 A weights folder holds ``config.json`` (the model's :meth:`PretrainedMixin.hub_config` plus a
-top-level ``family``), ``model.safetensors`` and ``README.md`` (the model card).
+top-level ``family``), ``model.safetensors`` and ``README.md`` (the model card); an IonMorphNet
+folder may also hold ``model.onnx``, the ONNX graph exported from its safetensors for torch-free
+CPU inference (:mod:`ionmorph.onnx_model`).
 
 A name given to :meth:`PretrainedMixin.from_pretrained` resolves, in order, to
 
 1. an existing local folder;
 2. the repo's registry ``weights/registry.json`` (or ``$IONMORPH_WEIGHTS_DIR/registry.json``):
    published name -> revision tag -> folder under the weights directory, sha256 of its
-   ``model.safetensors`` and the Hub ``repo_id``; a registered revision whose folder is absent is
-   fetched from that repo;
+   ``model.safetensors`` (and ``onnx_sha256`` of its ``model.onnx`` when it has one) and the Hub
+   ``repo_id``; a registered revision whose folder is absent is fetched from that repo;
 3. the Hugging Face cache / Hub (``snapshot_download``), offline when ``HF_HUB_OFFLINE`` is set.
 
-The sha256 is checked whenever the registry knows it.
+A file's sha256 is checked before the file is used whenever the registry lists it.
 """
 from __future__ import annotations
 
@@ -30,22 +32,24 @@ from .fileio import atomic_write_text
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+ONNX_FILE = "model.onnx"
 CARD_FILE = "README.md"
 REGISTRY_FILE = "registry.json"
 #: Files of a weights folder; a non-empty folder holding anything else is never overwritten.
-FOLDER_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE})
+FOLDER_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, ONNX_FILE})
 _DTYPES = ("float16", "float32", None)
 
 
 @dataclass(frozen=True)
 class ResolvedWeights:
-    """Where a name resolved to: the folder, how it was found, and the registry's hash if known."""
+    """Where a name resolved to: the folder, how it was found, and the registry's hashes if known."""
 
     folder: Path
     source: str
     name: str
     revision: str | None = None
     sha256: str | None = None
+    onnx_sha256: str | None = None
 
 
 # ----------------------------------------------------------------------------- registry
@@ -78,13 +82,20 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
-def verify_sha256(folder: Path, expected: str) -> None:
-    """Raise :class:`WeightsError` naming the file and both hashes when they differ."""
-    path = folder / WEIGHTS_FILE
+def verify_sha256(folder: Path, expected: str | None, filename: str = WEIGHTS_FILE) -> str:
+    """The sha256 of ``folder / filename``, checked against ``expected`` when given.
+
+    Raises
+    ------
+    WeightsError
+        The hashes differ (the message names the file and both hashes).
+    """
+    path = folder / filename
     actual = sha256_file(path)
-    if actual != expected:
+    if expected is not None and actual != expected:
         raise WeightsError(f"{path}: sha256 mismatch: the registry expects {expected}, the file has {actual}; "
                            "the weights file was changed or corrupted")
+    return actual
 
 
 def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id: str | None = None,
@@ -96,7 +107,8 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     name, tag : str
         Published name (e.g. ``"ionmorphnet-convnextv2-tiny"``) and revision tag (``"v0.1.0"``).
     folder : path-like
-        A weights folder inside the weights directory; its ``model.safetensors`` is hashed.
+        A weights folder inside the weights directory; its ``model.safetensors`` is hashed (and its
+        ``model.onnx``, when present, as ``onnx_sha256``).
     repo_id : str, optional
         Hub repository of the name (kept from the existing entry when omitted).
     default : bool
@@ -129,6 +141,8 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     for old in [t for t, rec in revisions.items() if rec.get("folder") == rel.as_posix() and t != tag]:
         del revisions[old]                    # that folder now holds these weights; old tags live on the Hub / in git
     revisions[tag] = {"folder": rel.as_posix(), "sha256": sha256_file(folder / WEIGHTS_FILE)}
+    if (folder / ONNX_FILE).is_file():
+        revisions[tag]["onnx_sha256"] = sha256_file(folder / ONNX_FILE)
     if default or not entry.get("default"):
         entry["default"] = tag
     atomic_write_text(root / REGISTRY_FILE, json.dumps(reg, indent=2) + "\n")
@@ -185,10 +199,11 @@ def resolve_weights(name_or_path: str | os.PathLike, revision: str | None = None
         if tag in revisions:
             rec = revisions[tag]
             local = weights_dir() / rec["folder"]
+            hashes = {"sha256": rec.get("sha256"), "onnx_sha256": rec.get("onnx_sha256")}
             if (local / WEIGHTS_FILE).is_file():
-                return ResolvedWeights(local, "registry", text, tag, rec.get("sha256"))
+                return ResolvedWeights(local, "registry", text, tag, **hashes)
             if entry.get("repo_id"):
-                return ResolvedWeights(_from_hub(entry["repo_id"], tag), "hub", text, tag, rec.get("sha256"))
+                return ResolvedWeights(_from_hub(entry["repo_id"], tag), "hub", text, tag, **hashes)
             raise WeightsError(f"{local}: registered folder of {text!r} {tag} is missing and no repo_id is known")
         if revision is not None and revisions:
             raise WeightsError(f"{text!r} has no revision {revision!r} in {weights_dir() / REGISTRY_FILE}; "
@@ -246,7 +261,8 @@ def push_to_hub(folder: str | os.PathLike, repo_id: str, tag: str, token: str | 
     api = HfApi(token=token)
     api.create_repo(repo_id, repo_type="model", private=private, exist_ok=True)
     info = api.upload_folder(repo_id=repo_id, folder_path=str(folder), repo_type="model",
-                             allow_patterns=sorted(FOLDER_FILES), commit_message=f"ionmorph weights {tag}")
+                             allow_patterns=sorted(f for f in FOLDER_FILES if (folder / f).is_file()),
+                             commit_message=f"ionmorph weights {tag}")
     api.create_tag(repo_id, tag=tag, revision=info.oid, repo_type="model")
     return info.oid
 

@@ -5,14 +5,20 @@ Backends:
 - ``"eager"``: PyTorch fp32 (the reference);
 - ``"compile"``: ``torch.compile(dynamic=False)`` on a fixed batch shape (the last batch is padded);
 - ``"bf16"``: bfloat16 autocast;
-- ``"onnx"``: onnxruntime on an ONNX export (CPU only), exported once per weights, input size and
-  batch size and cached under :func:`ionmorph.fileio.user_cache_dir` ``/onnx``;
+- ``"onnx"``: onnxruntime on an ONNX graph (CPU only). For weights given by name or folder whose
+  folder ships a current ``model.onnx`` (:mod:`ionmorph.onnx_model`), that graph runs without
+  torch or timm being imported (:class:`OnnxClassifier`); otherwise the model is exported once per
+  weights, input size and batch size and cached under :func:`ionmorph.fileio.user_cache_dir` ``/onnx``;
 - ``"auto"``: :data:`CPU_AUTO_BACKEND` on CPU (the fastest backend whose probabilities stay within
   :data:`PROB_TOLERANCE` of eager fp32, measured by ``benchmarks/pick_peaks_speed.py`` at the
   shipped input size; see ``benchmarks/results/pick_peaks_speed.md``), eager fp32 on a GPU. When
   onnxruntime is not installed, or the export of an unusual architecture fails, "auto" falls back
   to eager fp32 (``"compile"`` is not a fallback: its warm-up of about half a minute outweighs its
   gain for a few thousand images).
+
+Devices are named by strings ("cpu", "cuda:1") or torch devices. With ``device=None`` torch is
+asked for a GPU only where a GPU driver is visible (:func:`device_name`), so CPU inference on a
+shipped graph never imports torch.
 
 A :class:`Classifier` owns one input buffer of ``batch_size`` images that every batch is copied
 into, so a long run allocates no new input tensors. :func:`get_classifier` caches classifiers per
@@ -23,14 +29,14 @@ from __future__ import annotations
 import functools
 import hashlib
 import os
+import sys
 import warnings
-from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
 
 from .errors import InputError
-from .fileio import atomic_path, user_cache_dir
+from .fileio import user_cache_dir
 
 BACKENDS: tuple[str, ...] = ("eager", "compile", "bf16", "onnx")
 #: Largest allowed max-abs difference of class probabilities from eager fp32 for "auto" to pick a backend.
@@ -41,13 +47,40 @@ CPU_AUTO_BACKEND = "onnx"
 _FIXED_SHAPE = frozenset({"compile", "onnx"})
 
 
+#: Device files of GPU drivers (NVIDIA, AMD ROCm, WSL); without any of them torch sees no GPU on Linux.
+_GPU_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
+def _may_have_gpu() -> bool:
+    """False where no GPU can be present (Linux without GPU driver files), so torch need not be asked."""
+    return sys.platform != "linux" or any(os.path.exists(p) for p in _GPU_DEVICE_FILES)
+
+
+def device_name(device: Any = None) -> str:
+    """``device`` as a string; None means ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+
+    torch is imported only where a GPU driver is visible (:func:`_may_have_gpu`).
+    """
+    if device is not None:
+        return str(device)
+    if _may_have_gpu():
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    return "cpu"
+
+
+def _device_type(device: Any) -> str:
+    """"cpu", "cuda", ... of a device string or torch.device."""
+    return getattr(device, "type", None) or str(device).split(":")[0]
+
+
 def default_device(device: Any = None):
     """``device`` as a torch.device; None means the first GPU when present, else the CPU."""
     import torch
 
-    if device is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    return torch.device(device_name(device))
 
 
 def _have_onnxruntime() -> bool:
@@ -56,15 +89,21 @@ def _have_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
-def resolve_backend(backend: str, device) -> str:
+def _check_batch_size(batch_size: Any) -> None:
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def resolve_backend(backend: str, device: Any) -> str:
     """The concrete backend for ``backend`` (``"auto"`` or one of :data:`BACKENDS`) on ``device``."""
+    on_cpu = _device_type(device) == "cpu"
     if backend == "auto":
-        if device.type != "cpu" or (CPU_AUTO_BACKEND == "onnx" and not _have_onnxruntime()):
+        if not on_cpu or (CPU_AUTO_BACKEND == "onnx" and not _have_onnxruntime()):
             return "eager"
         return CPU_AUTO_BACKEND
     if backend not in BACKENDS:
         raise InputError(f"unknown inference backend {backend!r}; choose 'auto' or one of {', '.join(BACKENDS)}")
-    if backend == "onnx" and device.type != "cpu":
+    if backend == "onnx" and not on_cpu:
         raise InputError(f"the onnx backend runs on the CPU only, not on {device}")
     return backend
 
@@ -81,17 +120,6 @@ def weights_fingerprint(model) -> str:
         h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
         h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
     return h.hexdigest()
-
-
-def onnx_export(model, batch_size: int, path: Path) -> Path:
-    """Export ``model`` for a fixed (batch_size, 1, S, S) input to ``path`` (atomically)."""
-    import torch
-
-    s = model.input_size
-    with atomic_path(path) as tmp, torch.no_grad():
-        torch.onnx.export(model.eval(), (torch.zeros(batch_size, 1, s, s),), str(tmp), input_names=["images"],
-                          output_names=["logits"], opset_version=17, dynamo=False)
-    return path
 
 
 def _eager(model, buf) -> Callable:
@@ -114,16 +142,14 @@ def _compile(model, buf) -> Callable:
 
 
 def _onnx(model, buf) -> Callable:
-    import onnxruntime as ort
     import torch
+
+    from .onnx_model import export_onnx, open_session
 
     path = user_cache_dir("onnx", f"{weights_fingerprint(model)[:24]}-b{len(buf)}.onnx")
     if not path.is_file():
-        onnx_export(model, len(buf), path)
-    opts = ort.SessionOptions()
-    opts.intra_op_num_threads = torch.get_num_threads()
-    opts.inter_op_num_threads = 1
-    session = ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
+        export_onnx(model, path, batch_size=len(buf))
+    session = open_session(path, torch.get_num_threads())
     name = session.get_inputs()[0].name
     x_np = buf.numpy()   # shares memory with the buffer: no copy per batch
 
@@ -153,8 +179,7 @@ class Classifier:
     def __init__(self, model, backend: str = "auto", device: Any = None, batch_size: int = 64) -> None:
         import torch
 
-        if not (isinstance(batch_size, int) and batch_size >= 1):
-            raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+        _check_batch_size(batch_size)
         self.device = default_device(device)
         self.backend = resolve_backend(backend, self.device)
         self.model = model.eval().to(self.device)
@@ -194,9 +219,45 @@ class Classifier:
         return out
 
 
+class OnnxClassifier:
+    """A weights folder's shipped ``model.onnx`` on the CPU: :class:`Classifier`'s interface without torch.
+
+    Parameters
+    ----------
+    model : OnnxIonMorphNet
+        The graph (:func:`ionmorph.onnx_model.load_onnx`).
+    batch_size : int
+        Images per forward pass.
+    """
+
+    backend = "onnx"
+    device = "cpu"
+
+    def __init__(self, model, batch_size: int = 64) -> None:
+        _check_batch_size(batch_size)
+        self.model = model
+        self.batch_size = batch_size
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the output columns."""
+        return self.model.classes
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities, float32 (n, classes), of preprocessed images (n, 1, S, S)."""
+        return self.model.predict_proba(images, self.batch_size)
+
+
 @functools.lru_cache(maxsize=8)
-def _cached(model: Any, revision: str | None, device: str, backend: str, batch_size: int) -> Classifier:
+def _cached(model: Any, revision: str | None, device: str, backend: str,
+            batch_size: int) -> Classifier | OnnxClassifier:
     if isinstance(model, str):
+        if backend == "onnx":
+            from .onnx_model import load_onnx
+
+            shipped = load_onnx(model, revision)
+            if shipped is not None:
+                return OnnxClassifier(shipped, batch_size)
         from .model import IonMorphNet
 
         model = IonMorphNet.from_pretrained(model, revision=revision)
@@ -204,11 +265,16 @@ def _cached(model: Any, revision: str | None, device: str, backend: str, batch_s
 
 
 def get_classifier(model: Any = "ionmorphnet-convnextv2-tiny", revision: str | None = None, device: Any = None,
-                   backend: str = "auto", batch_size: int = 64) -> Classifier:
-    """A cached :class:`Classifier` for a weights name/path (loaded once per process) or an IonMorphNet."""
-    dev = default_device(device)
+                   backend: str = "auto", batch_size: int = 64) -> Classifier | OnnxClassifier:
+    """A cached classifier for a weights name/path (loaded once per process) or an IonMorphNet.
+
+    A name or path on the CPU with the onnx backend runs the folder's shipped ``model.onnx`` when
+    it has a current one (:class:`OnnxClassifier`, no torch); everything else gets a
+    :class:`Classifier`.
+    """
+    dev = device_name(device)
     key = str(model) if isinstance(model, (str, os.PathLike)) else model
-    return _cached(key, revision, str(dev), resolve_backend(backend, dev), int(batch_size))
+    return _cached(key, revision, dev, resolve_backend(backend, dev), int(batch_size))
 
 
 def clear_cache() -> None:

@@ -18,10 +18,9 @@ from torch import nn
 from .errors import InputError
 from .hub import PretrainedMixin
 from .labels import CLASSES, DEFAULT_INFORMATIVE
+from .model_config import CONFIG_FORMAT, FAMILY, settings_from_config
+from .model_config import check_input as check_model_input
 from .preprocessing import PreprocessConfig, preprocess
-
-#: Format of the ``ionmorph`` block of config.json.
-CONFIG_FORMAT = 1
 
 
 class IonMorphNet(PretrainedMixin, nn.Module):
@@ -45,7 +44,7 @@ class IonMorphNet(PretrainedMixin, nn.Module):
         Summary of how the weights were trained (stored in config.json).
     """
 
-    family: ClassVar[str] = "ionmorphnet"
+    family: ClassVar[str] = FAMILY
 
     def __init__(self, architecture: str = "convnextv2_tiny", preprocess: PreprocessConfig | None = None,
                  classes: Sequence[str] = CLASSES, informative: Sequence[str] = DEFAULT_INFORMATIVE,
@@ -85,10 +84,7 @@ class IonMorphNet(PretrainedMixin, nn.Module):
 
     def check_input(self, x: np.ndarray | torch.Tensor) -> None:
         """Raise :class:`InputError` unless ``x`` is a (n, 1, S, S) stack of this model's size."""
-        s = self.input_size
-        if len(x.shape) != 4 or tuple(x.shape[1:]) != (1, s, s):
-            raise InputError(f"expected preprocessed images (n, 1, {s}, {s}), got shape {tuple(x.shape)}; "
-                             "use IonMorphNet.prepare on raw ion images")
+        check_model_input(x, self.input_size)
 
     @torch.inference_mode()
     def predict_proba(self, images: np.ndarray | torch.Tensor, batch_size: int = 64) -> np.ndarray:
@@ -136,13 +132,7 @@ class IonMorphNet(PretrainedMixin, nn.Module):
 
     @classmethod
     def _from_hub_config(cls, config: dict[str, Any]) -> "IonMorphNet":
-        block = config["ionmorph"]
-        if block.get("format", CONFIG_FORMAT) > CONFIG_FORMAT:
-            raise ValueError(f"config format {block['format']} is newer than this ionmorph ({CONFIG_FORMAT})")
-        return cls(architecture=config["architecture"], preprocess=PreprocessConfig.from_dict(block["preprocessing"]),
-                   classes=block["classes"], informative=block["informative"],
-                   drop_path_rate=block.get("drop_path_rate", 0.0), version=block.get("version", "0.0.0"),
-                   training=block.get("training"))
+        return cls(**settings_from_config(config))
 
     def _default_card(self, config: dict[str, Any]) -> str:
         return model_card(self)

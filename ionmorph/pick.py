@@ -2,7 +2,11 @@
 
 Each candidate m/z's ion image is preprocessed (:func:`ionmorph.preprocessing.preprocess`, with the
 model's own settings) and classified; its **score** is the sum of the probabilities of the
-informative classes (default ``structured + localized + negative``). The picked set is
+informative classes (default ``structured + localized + negative``): ``score="classes"``, SPEC 5's
+plain class sum (weights trained on graded targets make it rank by how clearly an image shows its
+pattern, see :func:`ionmorph.labels.graded_targets`). ``score="views"`` averages that sum over the
+full frame and four corner crops (:mod:`ionmorph.views`; five times the inference); probabilities
+and labels stay those of the full frame. The picked set is
 
 - the ``k`` best scores when ``k`` is given (among those reaching ``threshold`` if both are given);
 - every candidate with ``score >= threshold`` when only ``threshold`` is given;
@@ -27,6 +31,8 @@ from .errors import InputError
 from .fileio import atomic_write_text
 from .labels import DEFAULT_INFORMATIVE
 
+#: Ways to turn class probabilities into the informative score (module docstring).
+SCORES: tuple[str, ...] = ("classes", "views")
 #: Score cut-off used when neither ``k`` nor ``threshold`` is given.
 DEFAULT_THRESHOLD = 0.5
 #: Memory budget of one block of raw candidate ion images (float32).
@@ -56,6 +62,8 @@ class PickResult:
         The selection rule used.
     model : str
         Which weights produced the result.
+    scoring : str
+        How ``score`` was computed (one of :data:`SCORES`).
     timings : dict
         Seconds spent ``reading`` (opening, candidate detection), loading the ``model``,
         extracting ``ion_images``, in ``preprocess`` and ``inference``, and the ``total``.
@@ -74,6 +82,7 @@ class PickResult:
     threshold: float | None
     model: str
     timings: dict[str, float] = field(default_factory=dict)
+    scoring: str = "classes"
     _source: Any = field(default=None, repr=False)
     _ppm: float | None = field(default=None, repr=False)
     mask: np.ndarray | None = field(default=None, repr=False)
@@ -217,6 +226,7 @@ def pick_peaks(
     mz: Sequence[float] | np.ndarray | None = None,
     mask: np.ndarray | None = None,
     revision: str | None = None,
+    score: str = "classes",
 ) -> PickResult:
     """Pick the informative m/z channels of an MSI dataset with IonMorphNet.
 
@@ -250,6 +260,9 @@ def pick_peaks(
         For an array source: the m/z of each image and the raster mask.
     revision : str, optional
         Weights revision tag.
+    score : {"classes", "views"}
+        The informative score: the informative classes' probability sum of the full frame, or its
+        mean over the full frame and four corner crops (module docstring).
 
     Returns
     -------
@@ -273,10 +286,14 @@ def pick_peaks(
     if missing or not informative:
         raise InputError(f"informative classes {list(informative)} must be a non-empty subset of {list(net.classes)}")
     select(np.zeros(0, np.float32), k, threshold)   # validate the rule before the long work
+    if score not in SCORES:
+        raise InputError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    cols = [net.classes.index(c) for c in informative]
     is_array = isinstance(data, np.ndarray)
     h, w = data.shape[1:] if is_array else data.shape
     block = max(batch_size, (BLOCK_BYTES // (4 * h * w)) // batch_size * batch_size)
     proba = np.zeros((len(cand), len(net.classes)), dtype=np.float32)
+    scores = np.zeros(len(cand), dtype=np.float32)
     with tqdm(total=len(cand), disable=not progress, desc="classifying", unit="img") as bar:
         for start in range(0, len(cand), block):
             t = time.perf_counter()
@@ -285,18 +302,40 @@ def pick_peaks(
             t1 = time.perf_counter()
             x = net.prepare(images, raster_mask)
             t2 = time.perf_counter()
-            proba[start:start + len(x)] = clf.predict_proba(x)
+            p = clf.predict_proba(x)
+            proba[start:start + len(x)] = p
+            block_score = p[:, cols].sum(axis=1)
             t3 = time.perf_counter()
+            if score == "views":
+                block_score = _view_score(clf, net, images, raster_mask, cols, block_score, timings)
+            scores[start:start + len(x)] = block_score
             timings["ion_images"] += t1 - t
             timings["preprocess"] += t2 - t1
             timings["inference"] += t3 - t2
             bar.update(len(x))
-    cols = [net.classes.index(c) for c in informative]
-    score = proba[:, cols].sum(axis=1).astype(np.float32)
     label = np.asarray(net.classes)[proba.argmax(axis=1)] if len(cand) else np.zeros(0, dtype=str)
     name = model if isinstance(model, (str, os.PathLike)) else type(model).__name__
     timings["total"] = time.perf_counter() - t0
     return PickResult(mz=np.asarray(cand, dtype=np.float64), proba=proba, classes=net.classes,
-                      informative=tuple(informative), score=score, label=label, picked=select(score, k, threshold),
-                      k=k, threshold=threshold, model=f"{name} ({net.architecture}, weights {net.version})",
-                      timings=timings, _source=data, _ppm=ppm, mask=raster_mask)
+                      informative=tuple(informative), score=scores, label=label,
+                      picked=select(scores, k, threshold), k=k, threshold=threshold,
+                      model=f"{name} ({net.architecture}, weights {net.version})",
+                      timings=timings, _source=data, _ppm=ppm, mask=raster_mask, scoring=score)
+
+
+def _view_score(clf: Any, net: Any, images: np.ndarray, mask: np.ndarray | None, cols: list[int],
+                full_score: np.ndarray, timings: dict[str, float]) -> np.ndarray:
+    """Mean informative score over the full frame (given) and the four corner crops of :mod:`ionmorph.views`."""
+    from .views import view_stacks
+
+    raster = np.ones(images.shape[1:], dtype=bool) if mask is None else mask
+    total = full_score.astype(np.float64)
+    views = list(view_stacks(images, raster))[1:]
+    for stack, view_mask in views:
+        t = time.perf_counter()
+        x = net.prepare(stack, view_mask)
+        t1 = time.perf_counter()
+        total += clf.predict_proba(x)[:, cols].sum(axis=1)
+        timings["preprocess"] += t1 - t
+        timings["inference"] += time.perf_counter() - t1
+    return (total / (1 + len(views))).astype(np.float32)

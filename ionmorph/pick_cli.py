@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from .errors import InputError
-from .pick import DEFAULT_MODEL, DEFAULT_THRESHOLD
+from .pick import DEFAULT_MODEL, DEFAULT_THRESHOLD, SCORES
 
 
 def read_mz_list(path: Path) -> np.ndarray:
@@ -34,7 +34,7 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
     res = pick_peaks(args.file, k=getattr(args, "k", None), threshold=getattr(args, "threshold", None),
                      candidates=candidates, ppm=args.ppm, model=args.model, revision=args.revision,
                      batch_size=args.batch_size, device=args.device, backend=args.backend,
-                     progress=not args.quiet)
+                     progress=not args.quiet, score=args.score)
     res.to_csv(args.output, picked_only=picked_only)
     if args.figure:
         save_figure(res.plot(n=args.n_figure, which="picked" if picked_only else "all"), args.figure)
@@ -55,6 +55,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--ppm", type=float, help="ion-image half-width in ppm (default 10)")
     p.add_argument("--candidates", type=Path,
                    help="m/z list (one per line, or a CSV with an 'mz' column) instead of mean-spectrum peaks")
+    p.add_argument("--score", default="classes", choices=SCORES,
+                   help="informative score: the class sum of the full frame (default, SPEC 5) or its mean over "
+                        "the full frame and four corner crops (views; five times the inference)")
     p.add_argument("--batch-size", type=int, default=64)
     p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
     p.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "bf16", "onnx"),

@@ -195,3 +195,23 @@ def test_barley_end_to_end(weights, realdata):
     assert len(res) == 101 and res.picked.sum() == 20
     fig = res.plot(n=8)
     assert len([ax for ax in fig.axes if ax.get_title()]) == 8
+
+
+def test_view_score_is_the_mean_over_full_frame_and_corner_crops():
+    from ionmorph.inference import get_classifier
+    from ionmorph.views import view_stacks
+
+    rng = np.random.default_rng(3)
+    images = rng.gamma(2.0, 1.0, (5, 30, 40)).astype(np.float32)
+    images[:, 5:20, 8:30] *= 6.0
+    plain = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False)
+    views = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False, score="views")
+    assert plain.scoring == "classes" and views.scoring == "views"
+    np.testing.assert_array_equal(plain.proba, views.proba)          # labels stay the full frame's
+    clf = get_classifier()
+    cols = [clf.model.classes.index(c) for c in plain.informative]
+    per_view = [clf.predict_proba(clf.model.prepare(s, m))[:, cols].sum(axis=1)
+                for s, m in view_stacks(images, np.ones((30, 40), bool))]
+    np.testing.assert_allclose(views.score, np.mean(per_view, axis=0), atol=1e-5)
+    with pytest.raises(InputError):
+        pick_peaks(images, mz=np.arange(5.0) + 100, progress=False, score="best")

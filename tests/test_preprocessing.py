@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
-from ionmorph.preprocessing import PreprocessConfig, preprocess
+from ionmorph.preprocessing import (PreprocessConfig, fitted_shape, normalise_measured, preprocess, resize,
+                                     resize_matrix)
 
 
 def _reference(img: np.ndarray, mask: np.ndarray) -> np.ndarray:
@@ -128,3 +129,71 @@ def test_package_export_is_the_function_after_a_submodule_import():
     import ionmorph.preprocessing  # noqa: F401
 
     assert callable(ionmorph.preprocess) and ionmorph.preprocess is preprocess
+
+
+# ----------------------------------------------------------------------------- numpy resize vs torch
+def _torch_resize(stack: np.ndarray, nh: int, nw: int) -> np.ndarray:
+    """Reference: torch ``interpolate(mode="bilinear", align_corners=False, antialias=True)``, clamped.
+
+    torch's CPU kernel is wrong for an output width of 1 with several output rows (it repeats the
+    first row), so there the transposed problem is used (the filter is separable).
+    """
+    import torch
+    import torch.nn.functional as F
+
+    if nw == 1 and nh > 1:
+        return _torch_resize(np.ascontiguousarray(stack.transpose(0, 2, 1)), nw, nh).transpose(0, 2, 1)
+    t = torch.from_numpy(np.ascontiguousarray(stack, dtype=np.float32))[:, None]
+    return F.interpolate(t, size=(nh, nw), mode="bilinear", align_corners=False, antialias=True).clamp_(0, 1)[:, 0].numpy()
+
+
+def _torch_preprocess(images: np.ndarray, mask: np.ndarray, size: int) -> np.ndarray:
+    """preprocess as it was with torch's resize: numpy steps 1-4, torch resize, centred padding."""
+    n, h, w = images.shape
+    full = np.zeros(images.shape, dtype=np.float32)
+    full[:, mask] = normalise_measured(images[:, mask], PreprocessConfig(size=size))
+    nh, nw = fitted_shape(h, w, size)
+    out = np.zeros((n, 1, size, size), dtype=np.float32)
+    top, left = (size - nh) // 2, (size - nw) // 2
+    out[:, 0, top:top + nh, left:left + nw] = full if (nh, nw) == (h, w) else _torch_resize(full, nh, nw)
+    return out
+
+
+@pytest.mark.parametrize("h, w, nh, nw", [
+    (150, 150, 64, 64), (106, 101, 64, 61), (23, 31, 16, 21), (5, 9, 35, 64), (31, 17, 64, 35),
+    (13, 200, 4, 64), (1000, 3, 64, 1), (1, 7, 9, 64), (7, 1, 64, 9), (1, 1, 64, 64), (200, 1, 64, 1),
+    (2, 3, 5, 1), (40, 40, 40, 17), (1, 200, 1, 64), (64, 64, 64, 64), (3, 1000, 7, 333)])
+def test_numpy_resize_matches_torch(h, w, nh, nw):
+    stack = np.random.default_rng(h * w + nh).random((4, h, w), dtype=np.float32)
+    got = np.clip(resize(stack, nh, nw), 0, 1)
+    assert got.shape == (4, nh, nw) and got.dtype == np.float32
+    np.testing.assert_allclose(got, _torch_resize(stack, nh, nw), rtol=0, atol=1e-6)
+
+
+def test_resize_matrix_rows_sum_to_one_and_are_cached():
+    for n_in, n_out in [(150, 64), (7, 15), (1, 64), (64, 1), (64, 64)]:
+        m = resize_matrix(n_in, n_out)
+        assert m.shape == (n_out, n_in) and m.dtype == np.float32 and not m.flags.writeable
+        np.testing.assert_allclose(m.sum(axis=1), 1.0, rtol=1e-6)
+        assert resize_matrix(n_in, n_out) is m
+    np.testing.assert_array_equal(resize_matrix(9, 9), np.eye(9, dtype=np.float32))
+
+
+@pytest.mark.parametrize("shape, size", [((150, 150), 64), ((23, 31), 16), ((5, 9), 32), ((31, 17), 64),
+                                         ((13, 200), 64), ((1, 50), 64), ((50, 1), 64), ((1, 1), 8), ((9, 9), 9)])
+def test_preprocess_matches_torch_resize(shape, size):
+    rng = np.random.default_rng(size + shape[0])
+    stack = rng.gamma(0.5, 10.0, size=(5, *shape)).astype(np.float32)
+    mask = rng.random(shape) > 0.1
+    np.testing.assert_allclose(preprocess(stack, mask, size=size), _torch_preprocess(stack, mask, size),
+                               rtol=0, atol=1e-6)
+
+
+@pytest.mark.realdata
+@pytest.mark.parametrize("size", [64, 128])
+def test_preprocess_matches_torch_resize_on_barley(realdata, size):
+    cube = np.load(realdata / "barley" / "barley101_cube.npz")["intensities"]        # (H, W, channels)
+    images = np.ascontiguousarray(cube.transpose(2, 0, 1))
+    mask = cube.sum(axis=2) > 0
+    np.testing.assert_allclose(preprocess(images, mask, size=size), _torch_preprocess(images, mask, size),
+                               rtol=0, atol=1e-6)

@@ -2,12 +2,18 @@
 
 Reads ``<run>/model`` and ``<run>/metrics.json`` (written by ``ionmorph train``), classifies the 101
 channels of the real barley section (``../shared/realdata/barley``) for the model card's look at
-real data, writes the weights folder (fp16 safetensors, config.json, README.md model card, figures)
-and registers the revision tag with its sha256 in ``weights/registry.json``.
+real data, writes the weights folder (fp16 safetensors, config.json, README.md model card, figures),
+exports the safetensors as ``model.onnx`` (fp32, dynamic batch; checked against eager fp32 on
+generic inputs and the barley channels, :func:`ionmorph.onnx_model.add_onnx`) and registers the
+revision tag with the sha256 of both files in ``weights/registry.json``.
 
 Usage::
 
     python weights/publish_ionmorphnet.py RUN_DIR --notes card_notes.md [--tag v0.1.0]
+    python weights/publish_ionmorphnet.py --onnx-only [--out weights/ionmorphnet-convnextv2-tiny]
+
+``--onnx-only`` (re)exports ``model.onnx`` of an already published folder and re-registers its
+recorded tag (``ionmorph.version`` of config.json).
 """
 from __future__ import annotations
 
@@ -58,6 +64,26 @@ def classify_barley(model_dir: Path, barley: Path, out: Path) -> Path:
     return out / "barley_grid.png"
 
 
+def onnx_check_images(model, barley: Path) -> np.ndarray:
+    """Inputs for the ONNX check: :func:`ionmorph.onnx_model.check_images` and the 101 barley channels."""
+    from ionmorph.msi import open_msi
+    from ionmorph.onnx_model import check_images
+
+    data = open_msi(barley / "barley101_peaks.imzML")
+    real = model.prepare(data.ion_images(np.load(barley / "barley101_cube.npz")["mz"]), data.mask)
+    return np.concatenate([check_images(model.input_size), real])
+
+
+def publish_onnx(folder: Path, barley: Path) -> dict:
+    """Export and check ``folder``'s model.onnx from its safetensors (as users load them); returns the config block."""
+    from ionmorph.model import IonMorphNet
+    from ionmorph.onnx_model import add_onnx
+
+    block = add_onnx(folder, onnx_check_images(IonMorphNet.from_pretrained(folder), barley))
+    print(f"model.onnx: max |p_onnx - p_eager| = {block['max_abs_prob_diff']:.1e} on {block['check_images']} images")
+    return block
+
+
 def init_description(run: Path) -> str:
     """Which weights the run started from (``init.json`` of ``ionmorph train --init``), or scratch."""
     path = run / "init.json"
@@ -73,12 +99,21 @@ def main(argv: list[str] | None = None) -> int:
     from ionmorph.model import IonMorphNet, model_card
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("run", type=Path)
-    p.add_argument("--notes", type=Path, required=True, help="markdown: training data, input size, barley look")
+    p.add_argument("run", type=Path, nargs="?")
+    p.add_argument("--notes", type=Path, help="markdown: training data, input size, barley look (required with RUN)")
     p.add_argument("--tag", default="v0.1.0")
     p.add_argument("--realdata", type=Path, default=REPO.parent / "shared" / "realdata")
     p.add_argument("--out", type=Path, default=REPO / "weights" / NAME)
+    p.add_argument("--onnx-only", action="store_true", help="only (re)export model.onnx of the published --out")
     args = p.parse_args(argv)
+    if args.onnx_only:
+        publish_onnx(args.out, args.realdata / "barley")
+        tag = "v" + json.loads((args.out / "config.json").read_text())["ionmorph"]["version"]
+        register_weights(NAME, tag, args.out, repo_id=f"ionmorph/{NAME}")
+        print(f"re-registered {NAME} {tag} with its model.onnx")
+        return 0
+    if args.run is None or args.notes is None:
+        p.error("RUN and --notes are required unless --onnx-only is given")
 
     metrics = json.loads((args.run / "metrics.json").read_text())
     run_cfg = json.loads((args.run / "config.json").read_text())
@@ -104,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     card = model_card(model, metrics=metric_rows(metrics), datasets=["ionmorph-synth"],
                       evaluation_notes="![confusion](confusion.png)\n\n" + notes)
     model.save_pretrained(staging / "weights", card=card, dtype="float16")
+    publish_onnx(staging / "weights", args.realdata / "barley")
     for f in staging.iterdir():
         if f.is_file():
             shutil.copy(f, staging / "weights" / f.name)
