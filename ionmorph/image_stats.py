@@ -44,6 +44,7 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import InputError
+from .preprocessing import image_stack
 
 #: Names of :func:`image_statistics`' outputs, in order.
 STATISTICS: tuple[str, ...] = (
@@ -54,14 +55,7 @@ STATISTICS: tuple[str, ...] = (
 
 def _stack(images: np.ndarray, mask: np.ndarray | None) -> tuple[np.ndarray, np.ndarray]:
     """(float32 (n, H, W) cleaned stack, bool (H, W) mask), validated."""
-    arr = np.asarray(images)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3 or 0 in arr.shape[1:]:
-        raise InputError(f"ion images must be (n, H, W) or (H, W) with H, W > 0, got shape {np.shape(images)}")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise InputError(f"ion images must be numeric, got dtype {arr.dtype}")
-    arr = np.nan_to_num(arr.astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
+    arr = np.nan_to_num(image_stack(images).astype(np.float32), nan=0.0, posinf=0.0, neginf=0.0)
     np.maximum(arr, 0.0, out=arr)
     m = np.ones(arr.shape[1:], dtype=bool) if mask is None else np.asarray(mask).astype(bool)
     if m.shape != arr.shape[1:]:

@@ -184,6 +184,18 @@ def _resize_pad(stack: np.ndarray, size: int) -> np.ndarray:
     return out
 
 
+def image_stack(images: np.ndarray) -> np.ndarray:
+    """``images`` as an (n, H, W) numeric array (a 2D image becomes a stack of one); InputError otherwise."""
+    arr = np.asarray(images)
+    if arr.ndim == 2:
+        arr = arr[None]
+    if arr.ndim != 3 or 0 in arr.shape[1:]:
+        raise InputError(f"ion images must be (n, H, W) or (H, W) with H, W > 0, got shape {np.shape(images)}")
+    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
+        raise InputError(f"ion images must be numeric, got dtype {arr.dtype}")
+    return arr
+
+
 def preprocess(
     images: np.ndarray,
     mask: np.ndarray | None = None,
@@ -212,13 +224,7 @@ def preprocess(
     config = config or PreprocessConfig()
     if size is not None:
         config = dataclasses.replace(config, size=size)
-    arr = np.asarray(images)
-    if arr.ndim == 2:
-        arr = arr[None]
-    if arr.ndim != 3 or 0 in arr.shape[1:]:
-        raise InputError(f"ion images must be (n, H, W) or (H, W) with H, W > 0, got shape {np.shape(images)}")
-    if not (np.issubdtype(arr.dtype, np.number) or arr.dtype == bool):
-        raise InputError(f"ion images must be numeric, got dtype {arr.dtype}")
+    arr = image_stack(images)
     n, h, w = arr.shape
     if mask is None:
         mask = np.ones((h, w), dtype=bool)

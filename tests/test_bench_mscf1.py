@@ -1,25 +1,18 @@
 """The mSCF1 benchmark script end to end on a tiny synthetic suite with a random tiny model."""
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "mscf1.py"
+from bench_testutil import load_benchmark
 
 
 def _load():
-    spec = importlib.util.spec_from_file_location("bench_mscf1", SCRIPT)
-    mod = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = mod              # dataclasses resolve annotations through sys.modules
-    spec.loader.exec_module(mod)
-    return mod
+    return load_benchmark("mscf1")
 
 
 @pytest.fixture(scope="module")
