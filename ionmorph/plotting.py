@@ -20,15 +20,16 @@ from .fileio import atomic_path
 UNMEASURED_COLOUR = "#bdbdbd"
 
 
-def display_scale(images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-    """Hotspot-clip each image and scale it to [0, 1] (1 = the clip value); float32 (n, H, W)."""
+def display_scale(images: np.ndarray, mask: np.ndarray | None = None, quantile: float = 1.0) -> np.ndarray:
+    """Hotspot-clip each image and scale it to [0, 1] (1 = the ``quantile`` of its measured pixels after
+    the clip; the default 1.0 is the clip value); float32 (n, H, W)."""
     from .preprocessing import PreprocessConfig, normalise_measured
 
     stack = np.asarray(images, dtype=np.float32)
     mask = np.ones(stack.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     out = np.zeros(stack.shape, dtype=np.float32)
     if mask.any() and len(stack):
-        out[:, mask] = normalise_measured(stack[:, mask], PreprocessConfig(scale_quantile=1.0))
+        out[:, mask] = normalise_measured(stack[:, mask], PreprocessConfig(scale_quantile=quantile))
     return out
 
 

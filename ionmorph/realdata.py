@@ -583,17 +583,6 @@ def sample_channels(n_channels: int, n: int | None) -> np.ndarray:
     return np.unique(np.round(np.linspace(0, n_channels - 1, max(1, int(n)))).astype(np.int64))
 
 
-def display_images(images: np.ndarray, measured: np.ndarray) -> np.ndarray:
-    """Images scaled for display: hotspot clip and the 99th percentile of the measured pixels -> 1."""
-    from .preprocessing import PreprocessConfig, normalise_measured
-
-    out = np.zeros(images.shape, dtype=np.float32)
-    if measured.any() and len(images):
-        out[:, measured] = normalise_measured(np.asarray(images, np.float32)[:, measured],
-                                              PreprocessConfig(scale_quantile=DISPLAY_QUANTILE))
-    return out
-
-
 def grid_figure(result: FolderScore, index: Sequence[int] | np.ndarray | None = None, ncols: int | None = None,
                 panel_height: float = 1.2, cmap: str = "viridis", title: str | None = None):
     """Ion-image grid of a scored folder: m/z, predicted class and score, label by eye, a colour bar.
@@ -607,7 +596,7 @@ def grid_figure(result: FolderScore, index: Sequence[int] | np.ndarray | None = 
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    from .plotting import UNMEASURED_COLOUR
+    from .plotting import UNMEASURED_COLOUR, display_scale
 
     folder, res = result.folder, result.pick
     idx = np.arange(folder.n_channels) if index is None else np.asarray(index, dtype=np.int64)
@@ -618,7 +607,7 @@ def grid_figure(result: FolderScore, index: Sequence[int] | np.ndarray | None = 
         eye = {int(i): (str(lab), str(c)) for i, lab, c in
                zip(folder.labels.index, folder.labels.label, folder.labels.confidence)}
     h, w = folder.shape
-    scaled = display_images(np.asarray(res.images(idx), dtype=np.float32), folder.measured)
+    scaled = display_scale(np.asarray(res.images(idx), dtype=np.float32), folder.measured, DISPLAY_QUANTILE)
     ncols = ncols or min(8 if w >= h else 10, math.ceil(math.sqrt(len(idx) * h / max(w, 1))) + 1, len(idx))
     ncols = max(1, min(ncols, len(idx)))
     nrows = math.ceil(len(idx) / ncols)
