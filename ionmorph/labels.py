@@ -68,7 +68,7 @@ UNCLEAR_AS: dict[str, str] = {"structured": "weak_structured", "localized": "uns
                               "negative": "unstructured"}
 
 
-def graded_targets(labels: np.ndarray, clarity: np.ndarray, n_classes: int = 6) -> np.ndarray:
+def graded_targets(labels: np.ndarray, clarity: np.ndarray, n_classes: int = len(CLASSES)) -> np.ndarray:
     """Soft training targets (n, n_classes) that grade informative images by how clearly they show it.
 
     An image of class c in :data:`UNCLEAR_AS` with clarity r (Pearson r of the noisy image with its
