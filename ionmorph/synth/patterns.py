@@ -33,11 +33,41 @@ def _halo_and_rim(ion: Ion, anatomy: Anatomy, level: np.ndarray) -> np.ndarray:
     return out
 
 
-def pattern_map(ion: Ion, anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
+#: Share of the molecular ions of a cellular section that sit in cell walls / in cell interiors
+#: (the rest do not follow the cells): wall polymers and membrane lipids against cytosolic metabolites.
+CELL_ROLES: tuple[tuple[str, float], ...] = (("wall", 0.45), ("lumen", 0.25))
+
+
+def _cellular(ion: Ion, walls: np.ndarray, tissue: np.ndarray, level: np.ndarray) -> np.ndarray:
+    """``level`` modulated on tissue by the cell pattern, by the ion's cell role (drawn from the ion seed)."""
+    irng = np.random.default_rng([ion.seed, 2])
+    u, depth = irng.random(), irng.uniform(0.5, 0.95)
+    if u < CELL_ROLES[0][1]:
+        factor = 1.0 - depth + depth * walls
+    elif u < CELL_ROLES[0][1] + CELL_ROLES[1][1]:
+        factor = 1.0 - depth * walls
+    else:
+        return level
+    return level * np.where(tissue, factor, 1.0)
+
+
+def pattern_map(ion: Ion, anatomy: Anatomy, rng: np.random.Generator,
+                walls: np.ndarray | None = None) -> np.ndarray:
     """Relative level map (H, W) of a molecular ion on ``anatomy`` (about 1 where it is abundant).
 
     ``rng`` draws the section-specific parts (spot and cluster positions, texture, noise).
+    ``walls`` (optional, :func:`ionmorph.synth.fields.cell_walls`) is the cell pattern of a section
+    whose pixels are smaller than its cells: regional and washed-out ions then follow the cell walls
+    or the cell interiors (:data:`CELL_ROLES`).
     """
+    level = _pattern(ion, anatomy, rng)
+    if walls is not None and ion.style in ("regional", "faint", "washed"):
+        level = _cellular(ion, walls, anatomy.tissue, level)
+    return level
+
+
+def _pattern(ion: Ion, anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray:
+    """:func:`pattern_map` without the cell pattern."""
     shape = anatomy.regions.shape
     s = min(shape)
     lut = np.asarray([ion.level(n) for n in anatomy.region_names], dtype=np.float64)

@@ -12,7 +12,7 @@ from scipy import ndimage
 from ..errors import InputError
 from ..labels import LabelRow
 from .anatomy import ANATOMY_GROUPS, TUMOUR_REGIONS, Anatomy, make_anatomy
-from .fields import smooth_field
+from .fields import cell_walls, smooth_field
 from .instruments import Instrument, get_instrument
 from .ions import Ion, IonPanel, make_panel
 from .looks import apparent_class, clarity, detection_probability, resolved
@@ -137,6 +137,25 @@ def _shape(rng: np.random.Generator, family: str, shape) -> tuple[int, int]:
     if len(shape) != 2 or min(shape) < 16 or max(shape) > 2000:
         raise InputError(f"shape must be (H, W) with 16 <= H, W <= 2000, got {shape}")
     return shape
+
+
+#: Cell size range (um, log-uniform) and the share of sections whose cells the pixels resolve
+#: (cells at least :data:`MIN_CELL_PX` pixels across): plant cells and cell layers in ToF-SIMS and
+#: fine-raster MALDI images show a cell pattern (poplar wood fibres, seed endosperm cells).
+CELL_UM_RANGE = (10.0, 120.0)
+CELLULAR_SHARE = 0.5
+MIN_CELL_PX = 3.0
+#: Largest cell drawn, in pixels (a few cells across even the smallest raster).
+MAX_CELL_PX = 20.0
+
+
+def _cells(seed: int, shape: tuple[int, int], inst: Instrument) -> np.ndarray | None:
+    """The section's cell-wall map, or None when its cells are not resolved (own RNG stream)."""
+    rng = np.random.default_rng([int(seed), 0xCE11])
+    diameter = float(np.exp(rng.uniform(*np.log(CELL_UM_RANGE)))) / inst.pixel_um
+    if diameter < MIN_CELL_PX or rng.random() >= CELLULAR_SHARE:
+        return None
+    return cell_walls(rng, shape, min(diameter, MAX_CELL_PX))
 
 
 def _hand_drawn(rng: np.random.Generator, tissue: np.ndarray) -> np.ndarray:
@@ -273,12 +292,13 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
                                                      + 0.4 * np.linspace(-1, 1, shape[1])[None, :] * rng.normal()))
     blur = (inst.blur_px, inst.blur_px + inst.scan_smear_px)
     scale = intensity_scale * inst.counts_per_unit
+    walls = _cells(seed, shape, inst)
     maps: dict[int, np.ndarray] = {}
     abundance = np.empty((len(panel), *shape), dtype=np.float32)
     for i, ion in enumerate(panel):
         if ion.parent not in maps:
             parent = panel[ion.parent]
-            level = pattern_map(parent, anat, np.random.default_rng([int(seed), parent.seed]))
+            level = pattern_map(parent, anat, np.random.default_rng([int(seed), parent.seed]), walls)
             if parent.style not in NOISE_STYLES:
                 level = ndimage.gaussian_filter(level * substrate, blur)
             maps[ion.parent] = (level * rows * parent.base * scale).astype(np.float32)
