@@ -40,3 +40,7 @@ class LabelFormatError(IonMorphError, ValueError):
 
 class InputError(IonMorphError, ValueError):
     """An array or argument passed to an ionmorph function is invalid (wrong shape, type or value)."""
+
+
+class OutputError(IonMorphError, FileExistsError):
+    """An output path is an input file, or an existing file that a writer may not replace without ``force``."""

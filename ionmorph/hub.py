@@ -1,40 +1,50 @@
 """Versioned weights for every ionmorph model family, in Hugging Face Hub layout.
 
 A weights folder holds ``config.json`` (the model's :meth:`PretrainedMixin.hub_config` plus a
-top-level ``family``), ``model.safetensors`` and ``README.md`` (the model card); an IonMorphNet
-folder may also hold ``model.onnx``, the ONNX graph exported from its safetensors for torch-free
-CPU inference (:mod:`ionmorph.onnx_model`).
+top-level ``family`` and, since saving records it, ``sha256``: ``{"model.safetensors": <hex>}``),
+``model.safetensors`` and ``README.md`` (the model card); an IonMorphNet folder may also hold
+``model.onnx``, the ONNX graph exported from its safetensors for torch-free CPU inference
+(:mod:`ionmorph.onnx_model`).
+
+The registry ``ionmorph/registry.json`` ships inside the package (``$IONMORPH_WEIGHTS_DIR`` with
+its own ``registry.json`` replaces it, for a private model zoo). It maps each published name and
+revision tag to the Hub ``repo_id``, the Hub ``revision`` (the tag, or a commit id), the folder
+under the checkout's ``weights/`` and the sha256 of ``model.safetensors`` (and ``onnx_sha256`` of
+``model.onnx``). Adding a version is one entry under ``revisions`` (plus ``default`` when it
+becomes the default): :func:`register_weights` writes it.
 
 A name given to :meth:`PretrainedMixin.from_pretrained` resolves, in order, to
 
 1. an existing local folder;
-2. the repo's registry ``weights/registry.json`` (or ``$IONMORPH_WEIGHTS_DIR/registry.json``):
-   published name -> revision tag -> folder under the weights directory, sha256 of its
-   ``model.safetensors`` (and ``onnx_sha256`` of its ``model.onnx`` when it has one) and the Hub
-   ``repo_id``; a registered revision whose folder is absent is fetched from that repo;
-3. the Hugging Face cache / Hub (``snapshot_download``), offline when ``HF_HUB_OFFLINE`` is set.
+2. for a registered name: its folder under the checkout's ``weights/`` (present in a git
+   checkout, absent after ``pip install``);
+3. the Hugging Face cache (``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``);
+4. ``snapshot_download`` from the Hub (never when ``HF_HUB_OFFLINE`` is set);
 
-A file's sha256 is checked before the file is used whenever the registry lists it.
+and a plain ``org/name`` goes to 3 and 4. A file's sha256 is checked before the file is used,
+against the registry when it lists the file and against the hash recorded in config.json.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, ClassVar
 
 from .errors import WeightsError
-from .fileio import atomic_write_text
+from .fileio import atomic_dir, atomic_write_text, check_output
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
 ONNX_FILE = "model.onnx"
 CARD_FILE = "README.md"
 REGISTRY_FILE = "registry.json"
+#: The registry shipped with the package.
+PACKAGE_REGISTRY = Path(__file__).with_name(REGISTRY_FILE)
+#: config.json key of the hashes recorded at save time: ``{filename: sha256}``.
+HASH_KEY = "sha256"
 #: Files of a weights folder; a non-empty folder holding anything else is never overwritten.
 FOLDER_FILES = frozenset({CONFIG_FILE, WEIGHTS_FILE, CARD_FILE, ONNX_FILE})
 _DTYPES = ("float16", "float32", None)
@@ -42,7 +52,10 @@ _DTYPES = ("float16", "float32", None)
 
 @dataclass(frozen=True)
 class ResolvedWeights:
-    """Where a name resolved to: the folder, how it was found, and the registry's hashes if known."""
+    """Where a name resolved to: the folder, how it was found, and the registry's hashes if known.
+
+    ``source`` is ``"local"``, ``"checkout"``, ``"hf-cache"`` or ``"hub"``.
+    """
 
     folder: Path
     source: str
@@ -54,14 +67,24 @@ class ResolvedWeights:
 
 # ----------------------------------------------------------------------------- registry
 def weights_dir() -> Path:
-    """The weights directory: ``$IONMORPH_WEIGHTS_DIR`` or ``weights/`` at the repository root."""
+    """Folders of registered weights: ``$IONMORPH_WEIGHTS_DIR``, else the checkout's ``weights/``.
+
+    After ``pip install`` the checkout folder does not exist; names then resolve through the
+    Hugging Face cache and Hub.
+    """
     env = os.environ.get("IONMORPH_WEIGHTS_DIR")
     return Path(env) if env else Path(__file__).resolve().parents[1] / "weights"
 
 
-def load_registry(directory: str | os.PathLike | None = None) -> dict[str, Any]:
-    """The registry of ``directory`` (default :func:`weights_dir`); empty when there is none."""
-    path = Path(directory or weights_dir()) / REGISTRY_FILE
+def registry_path() -> Path:
+    """The registry in use: ``$IONMORPH_WEIGHTS_DIR/registry.json``, else the packaged one."""
+    env = os.environ.get("IONMORPH_WEIGHTS_DIR")
+    return Path(env) / REGISTRY_FILE if env else PACKAGE_REGISTRY
+
+
+def load_registry(path: str | os.PathLike | None = None) -> dict[str, Any]:
+    """The registry at ``path`` (default :func:`registry_path`); empty when there is none."""
+    path = Path(path or registry_path())
     if not path.is_file():
         return {"format": 1, "models": {}}
     try:
@@ -82,19 +105,29 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
     return h.hexdigest()
 
 
+def recorded_sha256(folder: Path, filename: str = WEIGHTS_FILE) -> str | None:
+    """The sha256 of ``filename`` that config.json recorded when the folder was saved (None if none)."""
+    try:
+        hashes = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get(HASH_KEY)
+    except (OSError, ValueError, AttributeError):
+        return None
+    return hashes.get(filename) if isinstance(hashes, dict) else None
+
+
 def verify_sha256(folder: Path, expected: str | None, filename: str = WEIGHTS_FILE) -> str:
-    """The sha256 of ``folder / filename``, checked against ``expected`` when given.
+    """The sha256 of ``folder / filename``, checked against ``expected`` (the registry's) and config.json's.
 
     Raises
     ------
     WeightsError
-        The hashes differ (the message names the file and both hashes).
+        A hash differs (the message names the file, where the expected hash comes from, and both hashes).
     """
     path = folder / filename
     actual = sha256_file(path)
-    if expected is not None and actual != expected:
-        raise WeightsError(f"{path}: sha256 mismatch: the registry expects {expected}, the file has {actual}; "
-                           "the weights file was changed or corrupted")
+    for source, want in (("the registry", expected), (f"its {CONFIG_FILE}", recorded_sha256(folder, filename))):
+        if want is not None and actual != want:
+            raise WeightsError(f"{path}: sha256 mismatch: {source} expects {want}, the file has {actual}; "
+                               "the weights file was changed or corrupted")
     return actual
 
 
@@ -105,7 +138,8 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     Parameters
     ----------
     name, tag : str
-        Published name (e.g. ``"ionmorphnet-convnextv2-tiny"``) and revision tag (``"v0.1.0"``).
+        Published name (e.g. ``"ionmorphnet-convnextv2-tiny"``) and revision tag (``"v0.3.1"``);
+        the tag is also the Hub revision of the entry.
     folder : path-like
         A weights folder inside the weights directory; its ``model.safetensors`` is hashed (and its
         ``model.onnx``, when present, as ``onnx_sha256``).
@@ -117,7 +151,8 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     Other revisions of ``name`` recorded for the same folder are removed: the folder now holds
     these weights, so their hashes could only fail.
     directory : path-like, optional
-        Weights directory (default :func:`weights_dir`).
+        Weights directory with its own registry.json (default: :func:`weights_dir` and
+        :func:`registry_path`).
 
     Returns
     -------
@@ -125,6 +160,7 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
         The registry entry of ``name``.
     """
     root = Path(directory or weights_dir()).resolve()
+    reg_path = Path(directory) / REGISTRY_FILE if directory else registry_path()
     folder = Path(folder).resolve()
     _check_folder(folder)
     try:
@@ -132,7 +168,7 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     except ValueError:
         raise WeightsError(f"{folder}: not inside the weights directory {root}; copy it there first") from None
     family = _read_config(folder).get("family")
-    reg = load_registry(root)
+    reg = load_registry(reg_path)
     entry = reg["models"].setdefault(name, {"family": family, "repo_id": repo_id, "default": None, "revisions": {}})
     if repo_id is not None:
         entry["repo_id"] = repo_id
@@ -140,12 +176,12 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     revisions = entry.setdefault("revisions", {})
     for old in [t for t, rec in revisions.items() if rec.get("folder") == rel.as_posix() and t != tag]:
         del revisions[old]                    # that folder now holds these weights; old tags live on the Hub / in git
-    revisions[tag] = {"folder": rel.as_posix(), "sha256": sha256_file(folder / WEIGHTS_FILE)}
+    revisions[tag] = {"folder": rel.as_posix(), "revision": tag, "sha256": sha256_file(folder / WEIGHTS_FILE)}
     if (folder / ONNX_FILE).is_file():
         revisions[tag]["onnx_sha256"] = sha256_file(folder / ONNX_FILE)
     if default or not entry.get("default"):
         entry["default"] = tag
-    atomic_write_text(root / REGISTRY_FILE, json.dumps(reg, indent=2) + "\n")
+    atomic_write_text(reg_path, json.dumps(reg, indent=2) + "\n")
     return entry
 
 
@@ -163,24 +199,47 @@ def _hf_cache_dir() -> str | None:
     return None
 
 
-def _from_hub(repo_id: str, revision: str | None) -> Path:
-    """Download (or find in the cache) the weights files of ``repo_id`` at ``revision``."""
+def _from_hub(repo_id: str, revision: str | None, local_only: bool) -> Path:
+    """The weights files of ``repo_id`` at ``revision``: from the HF cache, or downloaded into it."""
     from huggingface_hub import snapshot_download
+
+    return Path(snapshot_download(repo_id, revision=revision, cache_dir=_hf_cache_dir(),
+                                  local_files_only=local_only, allow_patterns=sorted(FOLDER_FILES)))
+
+
+def fetch_from_hub(repo_id: str, revision: str | None = None) -> tuple[Path, str]:
+    """The folder of ``repo_id`` at ``revision``: the HF cache first, then a download (unless offline).
+
+    Returns
+    -------
+    (pathlib.Path, str)
+        The snapshot folder and ``"hf-cache"`` or ``"hub"``.
+
+    Raises
+    ------
+    WeightsError
+        Not in the cache and offline (``HF_HUB_OFFLINE``), or the Hub cannot provide it.
+    """
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
-    offline = _env_flag("HF_HUB_OFFLINE")
     try:
-        path = snapshot_download(repo_id, revision=revision, cache_dir=_hf_cache_dir(),
-                                 local_files_only=offline, allow_patterns=sorted(FOLDER_FILES))
+        return _from_hub(repo_id, revision, local_only=True), "hf-cache"
+    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+        cached_error = exc
+    where = f"revision {revision or 'main'}"
+    if _env_flag("HF_HUB_OFFLINE"):
+        raise WeightsError(f"weights {repo_id!r} ({where}) not found in the local Hugging Face cache "
+                           f"(HF_HUB_OFFLINE is set; unset it to download): {type(cached_error).__name__}: "
+                           f"{cached_error}") from None
+    try:
+        return _from_hub(repo_id, revision, local_only=False), "hub"
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-        where = "the local Hugging Face cache (HF_HUB_OFFLINE is set)" if offline else "the Hugging Face Hub"
-        raise WeightsError(f"weights {repo_id!r} (revision {revision or 'main'}) not found in {where}: "
-                           f"{type(exc).__name__}: {exc}") from None
-    return Path(path)
+        raise WeightsError(f"weights {repo_id!r} ({where}) not found in the local Hugging Face cache nor on "
+                           f"the Hugging Face Hub: {type(exc).__name__}: {exc}") from None
 
 
 def resolve_weights(name_or_path: str | os.PathLike, revision: str | None = None) -> ResolvedWeights:
-    """Find the weights folder of a local path, a registered name or a Hub repo id.
+    """Find the weights folder of a local path, a registered name or a Hub repo id (module docs).
 
     Raises
     ------
@@ -196,26 +255,25 @@ def resolve_weights(name_or_path: str | os.PathLike, revision: str | None = None
     if entry is not None:
         revisions = entry.get("revisions") or {}
         tag = revision or entry.get("default")
-        if tag in revisions:
-            rec = revisions[tag]
-            local = weights_dir() / rec["folder"]
-            hashes = {"sha256": rec.get("sha256"), "onnx_sha256": rec.get("onnx_sha256")}
-            if (local / WEIGHTS_FILE).is_file():
-                return ResolvedWeights(local, "registry", text, tag, **hashes)
-            if entry.get("repo_id"):
-                return ResolvedWeights(_from_hub(entry["repo_id"], tag), "hub", text, tag, **hashes)
+        if tag not in revisions:
+            if revisions:
+                raise WeightsError(f"{text!r} has no revision {tag!r} in {registry_path()}; "
+                                   f"known: {', '.join(sorted(revisions))}")
+            raise WeightsError(f"{text!r} is registered in {registry_path()} but has no published revision yet")
+        rec = revisions[tag]
+        hashes = {"sha256": rec.get("sha256"), "onnx_sha256": rec.get("onnx_sha256")}
+        local = weights_dir() / rec["folder"]
+        if (local / WEIGHTS_FILE).is_file():
+            return ResolvedWeights(local, "checkout", text, tag, **hashes)
+        if not entry.get("repo_id"):
             raise WeightsError(f"{local}: registered folder of {text!r} {tag} is missing and no repo_id is known")
-        if revision is not None and revisions:
-            raise WeightsError(f"{text!r} has no revision {revision!r} in {weights_dir() / REGISTRY_FILE}; "
-                               f"known: {', '.join(sorted(revisions))}")
-        if entry.get("repo_id"):
-            return ResolvedWeights(_from_hub(entry["repo_id"], tag), "hub", text, tag)
-        raise WeightsError(f"{text!r} is registered in {weights_dir() / REGISTRY_FILE} but has no published "
-                           "revision yet")
+        folder, source = fetch_from_hub(entry["repo_id"], rec.get("revision") or tag)
+        return ResolvedWeights(folder, source, text, tag, **hashes)
     if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists():
-        return ResolvedWeights(_from_hub(text, revision), "hub", text, revision)
+        folder, source = fetch_from_hub(text, revision)
+        return ResolvedWeights(folder, source, text, revision)
     raise WeightsError(f"weights {text!r} not found: not a local folder, not a name in "
-                       f"{weights_dir() / REGISTRY_FILE} (known: {', '.join(sorted(reg['models'])) or 'none'}), "
+                       f"{registry_path()} (known: {', '.join(sorted(reg['models'])) or 'none'}), "
                        "and not a Hub repo id of the form 'org/name'")
 
 
@@ -239,16 +297,15 @@ def _check_folder(folder: Path) -> None:
             raise WeightsError(f"{folder / name}: missing; {folder} is not a weights folder")
 
 
-def _replace_folder(src: Path, dst: Path) -> None:
-    """Move the finished folder ``src`` to ``dst``, replacing an earlier weights folder there."""
-    if dst.exists():
-        old = Path(tempfile.mkdtemp(prefix=f".{dst.name}.old.", dir=dst.parent))
-        old.rmdir()
-        os.replace(dst, old)
-        os.replace(src, dst)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(src, dst)
+def is_weights_folder(path: Path, family: str | None = None) -> bool:
+    """True for a folder holding only weights-folder files, with a config.json of ``family`` (any if None)."""
+    if not path.is_dir() or any(p.name not in FOLDER_FILES for p in path.iterdir()):
+        return False
+    try:
+        found = json.loads((path / CONFIG_FILE).read_text(encoding="utf-8")).get("family")
+    except (OSError, ValueError, AttributeError):
+        return False
+    return found is not None and (family is None or found == family)
 
 
 def push_to_hub(folder: str | os.PathLike, repo_id: str, tag: str, token: str | None = None,
@@ -304,17 +361,23 @@ class PretrainedMixin:
         return default_card(config)
 
     def save_pretrained(self, out_dir: str | os.PathLike, card: str | None = None,
-                        dtype: str | None = "float16") -> Path:
+                        dtype: str | None = "float16", overwrite: bool = False) -> Path:
         """Write config.json, model.safetensors and README.md to ``out_dir`` atomically.
+
+        config.json records the sha256 of model.safetensors (key ``sha256``), which
+        :meth:`from_pretrained` checks.
 
         Parameters
         ----------
         out_dir : path-like
-            Destination; an existing weights folder is replaced, any other non-empty folder is refused.
+            Destination folder. An earlier weights folder of the same family (this method's own
+            output) is replaced; any other existing, non-empty path only with ``overwrite``.
         card : str, optional
             Model card text (README.md); default :func:`default_card`.
         dtype : {"float16", "float32", None}
             Storage type of floating-point tensors (None keeps them as they are).
+        overwrite : bool
+            Replace whatever is at ``out_dir``.
 
         Returns
         -------
@@ -326,12 +389,8 @@ class PretrainedMixin:
 
         if dtype not in _DTYPES:
             raise WeightsError(f"dtype must be one of {_DTYPES}, got {dtype!r}")
-        out = Path(out_dir)
-        if out.exists():
-            foreign = sorted(p.name for p in out.iterdir() if p.name not in FOLDER_FILES) if out.is_dir() else [out.name]
-            if foreign:
-                raise WeightsError(f"{out}: exists and holds {', '.join(foreign[:5])}; refusing to overwrite a "
-                                   "folder that is not a weights folder")
+        out = check_output(out_dir, force=overwrite, folder=True,
+                           owned=lambda p: is_weights_folder(p, self.family))
         config = {**self.hub_config(), "family": self.family}
         tensors = {}
         for key, value in self._weights_module().state_dict().items():
@@ -341,15 +400,11 @@ class PretrainedMixin:
                 if not bool(torch.isfinite(t).all()):
                     raise WeightsError(f"{key}: values overflow {dtype}; save with dtype='float32'")
             tensors[key] = t.cpu().contiguous().clone()
-        out.parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-        try:
+        with atomic_dir(out) as tmp:
             save_file(tensors, str(tmp / WEIGHTS_FILE), metadata={"format": "pt", "family": self.family})
+            config[HASH_KEY] = {WEIGHTS_FILE: sha256_file(tmp / WEIGHTS_FILE)}
             (tmp / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n", encoding="utf-8")
             (tmp / CARD_FILE).write_text(card if card is not None else self._default_card(config), encoding="utf-8")
-            _replace_folder(tmp, out)
-        finally:
-            shutil.rmtree(tmp, ignore_errors=True)
         return out
 
     @classmethod
@@ -366,7 +421,8 @@ class PretrainedMixin:
         device : str or torch.device, optional
             Where to put the model (default CPU).
         verify : bool
-            Check the sha256 of model.safetensors when the registry knows it.
+            Check the sha256 of model.safetensors against the registry (when it lists the file)
+            and against the hash config.json recorded at save time (when it has one).
 
         Returns
         -------
@@ -382,7 +438,7 @@ class PretrainedMixin:
 
         found = resolve_weights(name_or_path, revision)
         _check_folder(found.folder)
-        if verify and found.sha256:
+        if verify:
             verify_sha256(found.folder, found.sha256)
         config = _read_config(found.folder)
         if config.get("family") != cls.family:

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from ionmorph import hub
-from ionmorph.errors import WeightsError
+from ionmorph.errors import OutputError, WeightsError
 from ionmorph.hub import PretrainedMixin, register_weights, resolve_weights
 
 
@@ -66,7 +66,7 @@ def test_local_folder_round_trip_float32_exact(tmp_path):
     out = m.save_pretrained(tmp_path / "w", dtype="float32")
     assert sorted(p.name for p in out.iterdir()) == ["README.md", "config.json", "model.safetensors"]
     cfg = json.loads((out / "config.json").read_text())
-    assert cfg == {"width": 4, "family": "tiny-test"}
+    assert cfg == {"width": 4, "family": "tiny-test", "sha256": {"model.safetensors": hub.sha256_file(out / "model.safetensors")}}
     assert (out / "README.md").read_text().startswith("---\nlibrary_name: ionmorph")
     back = Tiny.from_pretrained(out)
     assert not back.training and back.weights_source.source == "local"
@@ -106,8 +106,10 @@ def test_save_replaces_weights_folder_but_refuses_foreign_folder(tmp_path):
     foreign = tmp_path / "mine"
     foreign.mkdir()
     (foreign / "notes.txt").write_text("keep me")
-    with pytest.raises(WeightsError, match="notes.txt"):
+    with pytest.raises(OutputError, match="mine: already exists"):
         _model().save_pretrained(foreign)
+    with pytest.raises(OutputError, match="already exists"):         # another family's folder is not ours
+        Other().save_pretrained(out)
     assert (foreign / "notes.txt").read_text() == "keep me" and len(list(foreign.iterdir())) == 1
     assert not [p for p in tmp_path.iterdir() if p.name.startswith(".")]  # no temp folders left
 
@@ -128,13 +130,40 @@ def test_strict_loading_errors_name_the_problem(tmp_path):
     del state["bn.running_var"]
     save_file(state, str(out / "model.safetensors"))
     with pytest.raises(WeightsError, match=r"1 missing keys \(bn.running_var\); 1 unexpected keys \(extra.weight\)"):
-        Tiny.from_pretrained(out)
+        Tiny.from_pretrained(out, verify=False)              # (with verify, the recorded sha256 fails first)
     (out / "model.safetensors").write_bytes(b"not a safetensors file")
     with pytest.raises(WeightsError, match="unreadable safetensors"):
-        Tiny.from_pretrained(out)
+        Tiny.from_pretrained(out, verify=False)
     (out / "config.json").unlink()
     with pytest.raises(WeightsError, match="config.json: missing"):
         Tiny.from_pretrained(out)
+
+
+def test_corrupted_local_folder_is_refused_by_its_recorded_sha256(tmp_path):
+    out = _model().save_pretrained(tmp_path / "w", dtype="float32")
+    recorded = json.loads((out / "config.json").read_text())["sha256"]["model.safetensors"]
+    data = bytearray((out / "model.safetensors").read_bytes())
+    data[-1] ^= 0xFF                                      # one flipped byte in a tensor: still a valid file
+    (out / "model.safetensors").write_bytes(bytes(data))
+    with pytest.raises(WeightsError) as info:
+        Tiny.from_pretrained(out)
+    msg = str(info.value)
+    assert "sha256 mismatch: its config.json expects" in msg and recorded in msg and "\n" not in msg
+    assert str(out / "model.safetensors") in msg
+    assert Tiny.from_pretrained(out, verify=False).weights_source.source == "local"
+
+
+def test_saved_folders_keep_the_users_umask(tmp_path):
+    import stat
+
+    umask = os.umask(0o022)
+    try:
+        out = _model().save_pretrained(tmp_path / "w")
+    finally:
+        os.umask(umask)
+    assert stat.S_IMODE(out.stat().st_mode) == 0o755
+    assert {p.name: stat.S_IMODE(p.stat().st_mode) for p in out.iterdir()} == {
+        "config.json": 0o644, "model.safetensors": 0o644, "README.md": 0o644}
 
 
 def test_registry_resolves_default_and_tagged_revisions(weights):
@@ -145,9 +174,10 @@ def test_registry_resolves_default_and_tagged_revisions(weights):
     assert entry["default"] == "v0.2.0" and entry["repo_id"] == "org/tiny" and entry["family"] == "tiny-test"
     reg = json.loads((weights / "registry.json").read_text())
     rec = reg["models"]["tiny"]["revisions"]["v0.1.0"]
-    assert rec == {"folder": "tiny-v1", "sha256": hashlib.sha256((v1 / "model.safetensors").read_bytes()).hexdigest()}
+    assert rec == {"folder": "tiny-v1", "revision": "v0.1.0",
+                   "sha256": hashlib.sha256((v1 / "model.safetensors").read_bytes()).hexdigest()}
     latest = Tiny.from_pretrained("tiny")
-    assert latest.weights_source.revision == "v0.2.0" and latest.weights_source.source == "registry"
+    assert latest.weights_source.revision == "v0.2.0" and latest.weights_source.source == "checkout"
     torch.testing.assert_close(latest.lin.weight, Tiny.from_pretrained(v2).lin.weight)
     old = Tiny.from_pretrained("tiny", revision="v0.1.0")
     torch.testing.assert_close(old.lin.weight, Tiny.from_pretrained(v1).lin.weight)
@@ -226,7 +256,7 @@ def test_prefilled_hf_cache_by_repo_id_and_by_registry(hf_cache, weights, tmp_pa
     src = _model(3).save_pretrained(tmp_path / "src")
     commit = _fill_hf_cache(hf_cache, "org/tiny", "v0.3.0", src)
     m = Tiny.from_pretrained("org/tiny", revision="v0.3.0")
-    assert m.weights_source.source == "hub" and m.weights_source.folder.name == commit
+    assert m.weights_source.source == "hf-cache" and m.weights_source.folder.name == commit
     torch.testing.assert_close(m.lin.weight, Tiny.from_pretrained(src).lin.weight)
     # a registered revision without a local folder comes from the cache, sha256 checked
     sha = hub.sha256_file(src / "model.safetensors")

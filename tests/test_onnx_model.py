@@ -96,6 +96,9 @@ def test_stale_or_missing_graph_falls_back_to_torch(onnx_weights, tmp_path):
     torch.manual_seed(9)
     other = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)).save_pretrained(tmp_path / "other")
     shutil.copy(other / "model.safetensors", stale / "model.safetensors")     # new weights, old graph
+    cfg = json.loads((stale / "config.json").read_text())
+    cfg["sha256"] = json.loads((other / "config.json").read_text())["sha256"]  # as saving new weights records
+    (stale / "config.json").write_text(json.dumps(cfg))
     with pytest.warns(UserWarning, match="not the graph of this folder's model.safetensors"):
         assert load_onnx(stale) is None
     with pytest.warns(UserWarning):
@@ -155,7 +158,7 @@ def test_cpu_pick_and_cli_run_the_shipped_graph_without_torch(onnx_weights, sect
 
 
 def test_shipped_weights_list_their_graph():
-    reg = hub.load_registry(REPO / "weights")["models"]["ionmorphnet-convnextv2-tiny"]
+    reg = hub.load_registry(hub.PACKAGE_REGISTRY)["models"]["ionmorphnet-convnextv2-tiny"]
     rec = reg["revisions"][reg["default"]]
     if not (SHIPPED / "model.onnx").is_file():
         pytest.skip("the shipped weights folder has no model.onnx")
