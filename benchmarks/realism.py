@@ -74,6 +74,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ionmorph.errors import InputError
+from ionmorph.realdata import load_npz
 
 #: Smallest raster side of a real recording used here.
 MIN_SIDE = 40
@@ -149,30 +150,18 @@ def find_real(root: Path, max_per_dataset: int | None, seed: int = 0) -> tuple[l
                     mz = mz[_subset(len(mz), max_per_dataset, seed + k)]
                     images, kind = data.ion_images(mz, ppm=DEFAULT_PPM), f"imzML (processed: candidates, {DEFAULT_PPM} ppm)"
             else:
-                with np.load(p, allow_pickle=False) as z:
-                    cube = p.name.endswith("_cube.npz")
-                    key = "intensities" if cube else "images"
-                    if key not in z.files:
-                        skipped.append({"file": rel, "reason": f"no array {key!r}"})
-                        continue
-                    arr = np.asarray(z[key])
-                    if arr.ndim != 3:
-                        skipped.append({"file": rel, "reason": f"{key} is not 3D"})
-                        continue
-                    shape = arr.shape[:2] if cube else arr.shape[1:]
-                    mask = np.asarray(z["measured"], bool) if "measured" in z.files else np.ones(shape, bool)
-                    n = arr.shape[2] if cube else arr.shape[0]
-                    mz = np.asarray(z["mz"], np.float64).ravel() if "mz" in z.files else np.arange(n, dtype=np.float64)
-                    if min(shape) < MIN_SIDE:
-                        skipped.append({"file": rel, "reason": f"raster {shape[0]} x {shape[1]} < {MIN_SIDE} x {MIN_SIDE}"})
-                        continue
-                    if (str(p.parent), tuple(shape)) in taken:
-                        skipped.append({"file": rel, "reason": f"same recording as {taken[(str(p.parent), tuple(shape))]}"})
-                        continue
-                    idx = _subset(n, max_per_dataset, seed + k)
-                    images = np.moveaxis(arr, -1, 0)[idx] if cube else arr[idx]
-                    images, mz = np.ascontiguousarray(images, dtype=np.float32), mz[idx]
-                    kind = "cube npz" if cube else "ion-image npz"
+                cube = p.name.endswith("_cube.npz")
+                arr, mz, mask, _ = load_npz(p, "cube" if cube else "ion_images", require_mz=False)
+                shape = arr.shape[1:]
+                if min(shape) < MIN_SIDE:
+                    skipped.append({"file": rel, "reason": f"raster {shape[0]} x {shape[1]} < {MIN_SIDE} x {MIN_SIDE}"})
+                    continue
+                if (str(p.parent), tuple(shape)) in taken:
+                    skipped.append({"file": rel, "reason": f"same recording as {taken[(str(p.parent), tuple(shape))]}"})
+                    continue
+                idx = _subset(len(arr), max_per_dataset, seed + k)
+                images, mz = arr[idx], mz[idx]
+                kind = "cube npz" if cube else "ion-image npz"
         except (OSError, ValueError, InputError) as exc:
             skipped.append({"file": rel, "reason": f"unreadable: {exc}"})
             continue

@@ -272,22 +272,38 @@ def align_labels(labels: EyeLabels, mz: np.ndarray) -> None:
                          f"channel's m/z is {mz[labels.index[i]]:.6f}: labels are not aligned with the data")
 
 
-def _load_npz(path: Path, kind: str) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
-    """(images float32 (C, H, W), mz, measured, names) of a cube or ion-image npz."""
+def load_npz(path: Path, kind: str, require_mz: bool = True
+             ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray | None]:
+    """(images float32 (C, H, W), mz, measured, names) of a cube or ion-image npz.
+
+    Parameters
+    ----------
+    path : Path
+    kind : {"cube", "ion_images"}
+        ``cube``: array ``intensities`` (H, W, C); ``ion_images``: array ``images`` (C, H, W).
+    require_mz : bool
+        Without an ``mz`` array: raise (True) or number the channels 0, 1, ... (False).
+
+    Raises
+    ------
+    InputError
+        Unreadable file, missing or non-3D array, m/z or ``measured`` not matching the images.
+    """
     try:
         z = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as exc:
         raise InputError(f"{path}: not a readable npz ({exc})") from None
     with z:
         key = "intensities" if kind == "cube" else "images"
-        for k in (key, "mz"):
+        for k in (key, "mz") if require_mz else (key,):
             if k not in z.files:
                 raise InputError(f"{path}: missing array {k!r} (has {', '.join(z.files)})")
         arr = np.asarray(z[key])
         if arr.ndim != 3:
             raise InputError(f"{path}: {key} must be 3D, got shape {arr.shape}")
         images = np.ascontiguousarray(np.moveaxis(arr, -1, 0) if kind == "cube" else arr, dtype=np.float32)
-        mz = np.asarray(z["mz"], dtype=np.float64).ravel()
+        mz = np.asarray(z["mz"], dtype=np.float64).ravel() if "mz" in z.files else \
+            np.arange(len(images), dtype=np.float64)
         measured = np.asarray(z["measured"], dtype=bool) if "measured" in z.files else \
             np.ones(images.shape[1:], dtype=bool)
         names = np.asarray(z["species"]).astype(str) if "species" in z.files else None
@@ -325,7 +341,7 @@ def load_folder(path: str | os.PathLike) -> RealFolder:
         mz, measured = np.asarray(data.mz_axis, dtype=np.float64), np.asarray(data.mask, dtype=bool)
     elif cube is not None or stack is not None:
         kind, data_path = ("cube", cube) if cube is not None else ("ion_images", stack)
-        source, mz, measured, names = _load_npz(data_path, kind)
+        source, mz, measured, names = load_npz(data_path, kind)
     else:
         raise InputError(f"{folder}: no data (<name>.imzML, {CUBE_GLOB} or {ION_IMAGES_GLOB})")
     labels = segments = None
