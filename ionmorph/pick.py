@@ -13,6 +13,15 @@ and labels stay those of the full frame. The picked set is
 - every candidate with ``score >= DEFAULT_THRESHOLD`` (0.5: more informative than not) when
   neither is given.
 
+With ``group_isotopes=True`` (the default) isotopes and adducts of one ion
+(:mod:`ionmorph.ion_groups`: a known m/z shift and matching ion images) form a group, and only the
+best-scoring member of a group can be picked; scores and ranks are unchanged.
+
+File sources: the candidates are :func:`ionmorph.candidates.find_candidates` (every channel of a
+peak list, else mean-spectrum peaks, or the user's list with its extra columns); the ion-image
+half-width is ``ppm`` when given, else estimated from the mean spectrum's peak widths (recorded in
+``PickResult.ppm`` and ``ppm_source``).
+
 Candidate ion images are extracted in blocks of at most :data:`BLOCK_BYTES` (one streaming pass
 over the file per block), so memory stays bounded for thousands of candidates on large rasters.
 """
@@ -22,13 +31,14 @@ import csv
 import io
 import os
 import time
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Sequence
 
 import numpy as np
 
 from .errors import InputError
-from .fileio import atomic_write_text
+from .fileio import atomic_write_text, check_output, csv_columns
 from .labels import DEFAULT_INFORMATIVE
 
 #: Ways to turn class probabilities into the informative score (module docstring).
@@ -38,6 +48,17 @@ DEFAULT_THRESHOLD = 0.5
 #: Memory budget of one block of raw candidate ion images (float32).
 BLOCK_BYTES = 512 * 2**20
 DEFAULT_MODEL = "ionmorphnet-convnextv2-tiny"
+#: Rasters with fewer measured rows or columns than this are too small to show a morphology.
+MIN_RASTER_SIDE = 10
+#: Orders of the rows of :meth:`PickResult.to_csv`.
+CSV_SORTS: tuple[str, ...] = ("mz", "rank")
+#: Columns every table of :meth:`PickResult.to_csv` has (how a rerun recognises its own output).
+PICK_TABLE_COLUMNS = frozenset({"mz", "score", "label", "picked", "rank"})
+
+
+def is_pick_table(path) -> bool:
+    """True for a CSV written by :meth:`PickResult.to_csv` (``pick``/``classify`` may replace it)."""
+    return PICK_TABLE_COLUMNS <= set(csv_columns(path))
 
 
 @dataclass
@@ -69,6 +90,23 @@ class PickResult:
         extracting ``ion_images``, in ``preprocess`` and ``inference``, and the ``total``.
     mask : bool (H, W) or None
         Measured pixels of the raster (for plotting the images), when known.
+    ppm : float or None
+        Ion-image half-width used (None for an image-stack source).
+    ppm_source : str
+        ``"given"``, ``"estimated"`` (mean-spectrum peak widths) or ``"default"``.
+    group : int64 (n,)
+        Ion group of each candidate (isotopes and adducts of one ion share it; :mod:`ionmorph.ion_groups`).
+    isotope_of : float64 (n,)
+        For an isotope, the m/z of its lightest isotope candidate; NaN otherwise.
+    group_isotopes : bool
+        Whether at most one candidate per group could be picked.
+    columns : dict of str to array
+        Extra per-candidate columns of a user candidate table (e.g. ``formula``, ``adduct``, ``name``).
+    candidate_kind : str
+        Where the candidates came from: ``"peak list"``, ``"mean-spectrum peaks"``, ``"user list"``
+        or ``"image stack"``.
+    source : str or None
+        The file the candidates were read from.
     """
 
     mz: np.ndarray
@@ -84,11 +122,34 @@ class PickResult:
     timings: dict[str, float] = field(default_factory=dict)
     scoring: str = "classes"
     _source: Any = field(default=None, repr=False)
-    _ppm: float | None = field(default=None, repr=False)
+    ppm: float | None = None
     mask: np.ndarray | None = field(default=None, repr=False)
+    ppm_source: str = "given"
+    group: np.ndarray | None = None
+    isotope_of: np.ndarray | None = None
+    group_isotopes: bool = False
+    columns: dict[str, np.ndarray] = field(default_factory=dict)
+    candidate_kind: str = "image stack"
+    source: str | None = None
+
+    def __post_init__(self) -> None:
+        n = len(self.mz)
+        if self.group is None:
+            self.group = np.arange(n, dtype=np.int64)
+        if self.isotope_of is None:
+            self.isotope_of = np.full(n, np.nan)
 
     def __len__(self) -> int:
         return len(self.mz)
+
+    def __repr__(self) -> str:
+        rule = f"k={self.k}" if self.k is not None else ""
+        if self.threshold is not None or self.k is None:
+            rule += (", " if rule else "") + f"threshold={DEFAULT_THRESHOLD if self.threshold is None else self.threshold:g}"
+        ppm = "n/a" if self.ppm is None else f"{self.ppm:g} ({self.ppm_source})"
+        top = ", ".join(f"{m:.4f}" for m in self.picked_mz[:3]) + (", ..." if self.picked.sum() > 3 else "")
+        return (f"PickResult({len(self)} candidates ({self.candidate_kind}), {int(self.picked.sum())} picked "
+                f"[{top}], {rule}, ppm={ppm}, score={self.scoring!r}, model={self.model!r})")
 
     @property
     def ranking(self) -> np.ndarray:
@@ -106,7 +167,9 @@ class PickResult:
         rank[self.ranking] = np.arange(1, len(self) + 1)
         cols: dict[str, np.ndarray] = {"mz": self.mz}
         cols.update({f"p_{c}": self.proba[:, i] for i, c in enumerate(self.classes)})
-        cols.update({"score": self.score, "label": self.label, "picked": self.picked, "rank": rank})
+        cols.update({"score": self.score, "label": self.label, "picked": self.picked, "rank": rank,
+                     "group": self.group, "isotope_of": self.isotope_of})
+        cols.update({k: v for k, v in self.columns.items() if k not in cols})
         return cols
 
     def to_dataframe(self, picked_only: bool = False):
@@ -119,18 +182,32 @@ class PickResult:
         df = pd.DataFrame(self._columns())
         return df[df["picked"]].reset_index(drop=True) if picked_only else df
 
-    def to_csv(self, path: str | os.PathLike, picked_only: bool = False) -> os.PathLike:
-        """Write the table (one row per candidate, m/z order) atomically; returns the path."""
+    def to_csv(self, path: str | os.PathLike, picked_only: bool = False, sort: str = "mz",
+               overwrite: bool = False) -> os.PathLike:
+        """Write the table atomically (one row per candidate); returns the path.
+
+        ``path`` may not be the source imzML or its .ibd; an existing file is replaced only when it
+        is a pick table (:func:`is_pick_table`), or with ``overwrite``.
+
+        Columns: ``mz`` (6 decimals), ``p_<class>`` per class, ``score``, ``label``, ``picked``,
+        ``rank`` (1 = best score), ``group`` and ``isotope_of`` (:mod:`ionmorph.ion_groups`; empty
+        for a non-isotope), then the user's extra candidate columns. ``sort``: ``"mz"`` (ascending
+        m/z) or ``"rank"`` (best score first).
+        """
+        if sort not in CSV_SORTS:
+            raise InputError(f"sort must be one of {', '.join(CSV_SORTS)}, got {sort!r}")
+        check_output(path, [getattr(self._source, "path", None)], force=overwrite, owned=is_pick_table)
         cols = self._columns()
-        keep = np.flatnonzero(self.picked) if picked_only else np.arange(len(self))
+        order = self.ranking if sort == "rank" else np.arange(len(self))
+        keep = order[self.picked[order]] if picked_only else order
         buf = io.StringIO()
         w = csv.writer(buf, lineterminator="\n")
         w.writerow(list(cols))
         for i in keep:
             row = []
-            for name, col in cols.items():
+            for col in cols.values():
                 v = col[i]
-                row.append(repr(float(v)) if name == "mz" else f"{v:.6f}" if col.dtype.kind == "f"
+                row.append("" if col.dtype.kind == "f" and np.isnan(v) else f"{v:.6f}" if col.dtype.kind == "f"
                            else str(bool(v)).lower() if col.dtype.kind == "b" else str(v))
             w.writerow(row)
         return atomic_write_text(path, buf.getvalue())
@@ -142,12 +219,14 @@ class PickResult:
             raise InputError("this PickResult keeps no reference to its data; images are unavailable")
         if isinstance(self._source, np.ndarray):
             return self._source[idx]
-        return self._source.ion_images(self.mz[idx], ppm=self._ppm)
+        return self._source.ion_images(self.mz[idx], ppm=self.ppm)
 
-    def plot(self, n: int = 24, which: str = "picked", ncols: int | None = None):
+    def plot(self, n: int = 24, which: str = "picked", ncols: int | None = None, *,
+             shared_scale: bool = False, cmap: str = "viridis"):
         """Ion-image grid of the ``n`` best-scoring candidates (``which``: "picked" or "all").
 
-        Each panel is titled with m/z, label and score; returns a matplotlib Figure.
+        Each panel is titled with m/z, label and score, with a colour bar; ``shared_scale`` and
+        ``cmap`` as in :func:`ionmorph.plotting.ion_image_grid`. Returns a matplotlib Figure.
         """
         from .plotting import ion_image_grid
 
@@ -160,19 +239,32 @@ class PickResult:
         if len(order) == 0:
             raise InputError(f"nothing to plot: no {'picked ' if which == 'picked' else ''}candidates")
         titles = [f"m/z {self.mz[i]:.4f}\n{self.label[i]} {self.score[i]:.2f}" for i in order]
-        return ion_image_grid(self.images(order), titles=titles, mask=self.mask, ncols=ncols,
+        return ion_image_grid(self.images(order), titles=titles, mask=self.mask, ncols=ncols, cmap=cmap,
+                              shared_scale=shared_scale,
                               suptitle=f"{which} candidates by informative score ({self.model})")
 
 
-def select(score: np.ndarray, k: int | None, threshold: float | None) -> np.ndarray:
-    """The picked mask for a score vector and the selection rule (see the module docs)."""
+def select(score: np.ndarray, k: int | None, threshold: float | None,
+           group: np.ndarray | None = None) -> np.ndarray:
+    """The picked mask for a score vector and the selection rule (see the module docs).
+
+    With ``group`` (one integer per candidate) only the best-scoring member of each group
+    (ties: m/z order) can be picked.
+    """
     if k is not None and (isinstance(k, bool) or not isinstance(k, (int, np.integer)) or k < 0):
         raise InputError(f"k must be a non-negative integer, got {k!r}")
-    if threshold is not None and not (isinstance(threshold, (int, float)) and 0.0 <= threshold <= 1.0):
+    if threshold is not None and (isinstance(threshold, bool) or not isinstance(threshold, (int, float, np.number))
+                                  or not 0.0 <= float(threshold) <= 1.0):
         raise InputError(f"threshold must be a probability in [0, 1], got {threshold!r}")
     ok = np.ones(len(score), dtype=bool)
     if threshold is not None or k is None:
-        ok = score >= (DEFAULT_THRESHOLD if threshold is None else threshold)
+        ok = score >= (DEFAULT_THRESHOLD if threshold is None else float(threshold))
+    if group is not None:
+        by_score = np.argsort(-score, kind="stable")
+        _, first = np.unique(np.asarray(group)[by_score], return_index=True)
+        best = np.zeros(len(score), dtype=bool)
+        best[by_score[first]] = True
+        ok &= best
     if k is None:
         return ok
     order = np.argsort(-score, kind="stable")
@@ -183,18 +275,16 @@ def select(score: np.ndarray, k: int | None, threshold: float | None) -> np.ndar
 
 
 def _open(source: Any, mz: Any, mask: Any, candidates: Any, ppm: float | None):
-    """(data or array, candidate m/z, raster mask) of any accepted source."""
-    from .msi import MSIData, open_msi
+    """(data or array, :class:`ionmorph.candidates.Candidates`, raster mask) of any accepted source."""
+    from .candidates import Candidates, find_candidates
+    from .msi import DEFAULT_PPM, MSIData, open_msi
 
     if isinstance(source, (str, os.PathLike)):
         source = open_msi(source)
     if isinstance(source, MSIData):
         if mz is not None or mask is not None:
             raise InputError("mz= and mask= apply to array sources only; give candidates= for a file")
-        from .candidates import candidate_mz
-
-        cand = candidate_mz(source) if candidates is None else candidate_mz(source, mz=candidates)
-        return source, cand, source.mask
+        return source, find_candidates(source, candidates, ppm), source.mask
     if candidates is not None:
         raise InputError("candidates= applies to file sources; for an image stack give its m/z with mz=")
     images = np.asarray(source)
@@ -207,7 +297,28 @@ def _open(source: Any, mz: Any, mask: Any, candidates: Any, ppm: float | None):
         raise InputError(f"{len(mz)} m/z values for {len(images)} ion images")
     if mask is not None and np.shape(mask) != images.shape[1:]:
         raise InputError(f"mask shape {np.shape(mask)} does not match the ion images' raster {images.shape[1:]}")
-    return images, mz, None if mask is None else np.asarray(mask, dtype=bool)
+    cand = Candidates(mz, DEFAULT_PPM if ppm is None else float(ppm), "default" if ppm is None else "given",
+                      "image stack")
+    return images, cand, None if mask is None else np.asarray(mask, dtype=bool)
+
+
+def warn_small_raster(mask: np.ndarray | None, shape: tuple[int, int], what: str) -> None:
+    """Warn when the measured pixels span fewer than :data:`MIN_RASTER_SIDE` rows or columns."""
+    m = np.ones(shape, dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+    rows, cols = np.flatnonzero(m.any(axis=1)), np.flatnonzero(m.any(axis=0))
+    h = int(rows[-1] - rows[0] + 1) if rows.size else 0
+    w = int(cols[-1] - cols[0] + 1) if cols.size else 0
+    if min(h, w) < MIN_RASTER_SIDE:
+        warnings.warn(f"{what}: the measured pixels span only {h} x {w} pixels; ion images this small show "
+                      f"no morphology (at least {MIN_RASTER_SIDE} x {MIN_RASTER_SIDE} needed), so their classes "
+                      "and scores mean little", stacklevel=3)
+
+
+def warn_budget(n_wanted: int | None, n_candidates: int, what: str) -> None:
+    """Warn when a pick or channel budget exceeds the number of candidates."""
+    if n_wanted is not None and n_wanted > n_candidates:
+        warnings.warn(f"{what}={n_wanted} asks for more than the {n_candidates} candidates; all of them are "
+                      "eligible (pass candidates= to search more m/z)", stacklevel=3)
 
 
 def pick_peaks(
@@ -215,7 +326,7 @@ def pick_peaks(
     k: int | None = None,
     threshold: float | None = None,
     informative: Sequence[str] = DEFAULT_INFORMATIVE,
-    candidates: Sequence[float] | np.ndarray | None = None,
+    candidates: Any = None,
     ppm: float | None = None,
     model: Any = DEFAULT_MODEL,
     batch_size: int = 64,
@@ -227,6 +338,7 @@ def pick_peaks(
     mask: np.ndarray | None = None,
     revision: str | None = None,
     score: str = "classes",
+    group_isotopes: bool = True,
 ) -> PickResult:
     """Pick the informative m/z channels of an MSI dataset with IonMorphNet.
 
@@ -240,12 +352,16 @@ def pick_peaks(
     threshold : float, optional
         Minimum score of a picked peak. With neither ``k`` nor ``threshold``: score >= 0.5.
     informative : sequence of str
-        Classes whose probabilities make up the score.
-    candidates : sequence of float, optional
-        Candidate m/z for a file source (default: peaks of the mean spectrum,
-        :func:`ionmorph.candidates.candidate_mz`).
+        Classes whose probabilities make up the score (default ``structured``, ``localized`` and
+        ``negative``: off-sample ions count as informative; leave out ``negative`` to rank
+        on-sample structure only).
+    candidates : sequence of float, mapping or DataFrame, optional
+        Candidate m/z for a file source, or a table with an ``mz`` column whose other columns
+        (formula, adduct, name, ...) come through to the result (default: every channel of a
+        peak list, else the peaks of the mean spectrum; :func:`ionmorph.candidates.find_candidates`).
     ppm : float, optional
-        Ion-image half-width in ppm (default :data:`ionmorph.msi.DEFAULT_PPM`).
+        Ion-image half-width in ppm (default: estimated from the mean spectrum's peak widths, else
+        :data:`ionmorph.msi.DEFAULT_PPM`; the value used is ``PickResult.ppm``).
     model : str, path or IonMorphNet
         Weights name, folder or Hub id, or a model object.
     batch_size : int
@@ -255,7 +371,7 @@ def pick_peaks(
     backend : str
         Inference backend (:mod:`ionmorph.inference`); "auto" picks the fastest accurate one.
     progress : bool
-        Show progress bars.
+        Show progress bars (one at a time).
     mz, mask : array, optional
         For an array source: the m/z of each image and the raster mask.
     revision : str, optional
@@ -263,6 +379,8 @@ def pick_peaks(
     score : {"classes", "views"}
         The informative score: the informative classes' probability sum of the full frame, or its
         mean over the full frame and four corner crops (module docstring).
+    group_isotopes : bool
+        Let only the best-scoring isotope or adduct of each ion be picked (module docstring).
 
     Returns
     -------
@@ -271,34 +389,46 @@ def pick_peaks(
     from tqdm.auto import tqdm
 
     from .inference import get_classifier
-    from .msi import DEFAULT_PPM
+    from .ion_groups import group_ions, mass_pairs, thumbnails
+    from .labels import CLASSES
 
+    select(np.zeros(0, np.float32), k, threshold)   # validate the rule before the long work
+    if score not in SCORES:
+        raise InputError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    informative = tuple(informative)
+    if not informative or any(c not in CLASSES for c in informative):
+        raise InputError(f"informative classes {list(informative)} must be a non-empty subset of {list(CLASSES)}")
     t0 = time.perf_counter()
     timings = {"reading": 0.0, "ion_images": 0.0, "preprocess": 0.0, "inference": 0.0}
-    ppm = DEFAULT_PPM if ppm is None else float(ppm)
-    data, cand, raster_mask = _open(source, mz, mask, candidates, ppm)
+    data, found, raster_mask = _open(source, mz, mask, candidates, ppm)
+    cand, ppm = found.mz, found.ppm
+    is_array = isinstance(data, np.ndarray)
+    what = "ion-image stack" if is_array else str(data.path)
+    h, w = data.shape[1:] if is_array else data.shape
+    warn_small_raster(raster_mask, (h, w), what)
+    warn_budget(k, len(cand), "k")
     timings["reading"] = time.perf_counter() - t0
     t = time.perf_counter()
     clf = get_classifier(model, revision=revision, device=device, backend=backend, batch_size=batch_size)
     timings["model"] = time.perf_counter() - t
     net = clf.model
     missing = [c for c in informative if c not in net.classes]
-    if missing or not informative:
+    if missing:
         raise InputError(f"informative classes {list(informative)} must be a non-empty subset of {list(net.classes)}")
-    select(np.zeros(0, np.float32), k, threshold)   # validate the rule before the long work
-    if score not in SCORES:
-        raise InputError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
     cols = [net.classes.index(c) for c in informative]
-    is_array = isinstance(data, np.ndarray)
-    h, w = data.shape[1:] if is_array else data.shape
+    pairs = mass_pairs(cand, ppm) if group_isotopes else []
+    linked = {i for p in pairs for i in p[:2]}
+    thumbs: dict[int, np.ndarray] = {}
     block = max(batch_size, (BLOCK_BYTES // (4 * h * w)) // batch_size * batch_size)
     proba = np.zeros((len(cand), len(net.classes)), dtype=np.float32)
     scores = np.zeros(len(cand), dtype=np.float32)
     with tqdm(total=len(cand), disable=not progress, desc="classifying", unit="img") as bar:
         for start in range(0, len(cand), block):
             t = time.perf_counter()
-            images = data[start:start + block] if is_array else data.ion_images(cand[start:start + block], ppm=ppm,
-                                                                               progress=progress)
+            images = data[start:start + block] if is_array else data.ion_images(cand[start:start + block], ppm=ppm)
+            block_linked = [i for i in range(start, start + len(images)) if i in linked]
+            if block_linked:
+                thumbs.update(zip(block_linked, thumbnails(images[np.asarray(block_linked) - start], raster_mask)))
             t1 = time.perf_counter()
             x = net.prepare(images, raster_mask)
             t2 = time.perf_counter()
@@ -313,14 +443,18 @@ def pick_peaks(
             timings["preprocess"] += t2 - t1
             timings["inference"] += t3 - t2
             bar.update(len(x))
+    group, isotope_of = group_ions(cand, pairs, thumbs)
     label = np.asarray(net.classes)[proba.argmax(axis=1)] if len(cand) else np.zeros(0, dtype=str)
     name = model if isinstance(model, (str, os.PathLike)) else type(model).__name__
     timings["total"] = time.perf_counter() - t0
     return PickResult(mz=np.asarray(cand, dtype=np.float64), proba=proba, classes=net.classes,
-                      informative=tuple(informative), score=scores, label=label,
-                      picked=select(scores, k, threshold), k=k, threshold=threshold,
-                      model=f"{name} ({net.architecture}, weights {net.version})",
-                      timings=timings, _source=data, _ppm=ppm, mask=raster_mask, scoring=score)
+                      informative=informative, score=scores, label=label,
+                      picked=select(scores, k, threshold, group if group_isotopes else None), k=k,
+                      threshold=threshold, model=f"{name} ({net.architecture}, weights {net.version})",
+                      timings=timings, _source=data, ppm=ppm,
+                      mask=raster_mask, scoring=score, ppm_source=found.ppm_source, group=group,
+                      isotope_of=isotope_of, group_isotopes=group_isotopes, columns=found.columns,
+                      candidate_kind=found.kind, source=None if is_array else str(data.path))
 
 
 def _view_score(clf: Any, net: Any, images: np.ndarray, mask: np.ndarray | None, cols: list[int],

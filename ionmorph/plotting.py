@@ -1,8 +1,10 @@
 """Figures of ion images: one grid function shared by ``ionmorph images``, peak picking and the simulator.
 
-Display convention: each image is hotspot-clipped over its measured pixels (SPEC 3, with
-:func:`ionmorph.preprocessing.normalise_measured` and the scale set to the clip value, so 1 = the
-hotspot clip); measured pixels use ``cmap`` on [0, 1], unmeasured pixels are drawn in grey.
+Display convention: each image is hotspot-clipped over its measured pixels (the METASPACE rule,
+with :func:`ionmorph.preprocessing.normalise_measured` and the scale set to the clip value, so 1 =
+the hotspot clip); measured pixels use ``cmap`` on [0, 1], unmeasured pixels are drawn in grey.
+With ``shared_scale`` the clip is taken over the pixels of all panels together, so colours compare
+across panels. Every grid has one colour bar and a note saying which of the two scalings it uses.
 """
 from __future__ import annotations
 
@@ -14,7 +16,7 @@ from typing import Sequence
 import numpy as np
 
 from .errors import InputError
-from .fileio import atomic_path
+from .fileio import atomic_path, check_output
 
 #: Colour of pixels without a spectrum.
 UNMEASURED_COLOUR = "#bdbdbd"
@@ -33,9 +35,17 @@ def display_scale(images: np.ndarray, mask: np.ndarray | None = None, quantile: 
     return out
 
 
+#: The notes under a grid, by scaling.
+SCALE_NOTES = {
+    False: "each panel scaled to its own hotspot clip (99th percentile of pixels above max/256): "
+           "colours do not compare across panels",
+    True: "all panels on one scale (hotspot clip of all their pixels together): colours compare across panels",
+}
+
+
 def ion_image_grid(images: np.ndarray, titles: Sequence[str] | None = None, mask: np.ndarray | None = None,
                    ncols: int | None = None, cmap: str = "viridis", suptitle: str | None = None,
-                   panel_size: float = 2.2):
+                   panel_size: float = 2.2, shared_scale: bool = False):
     """A grid of ion images as a matplotlib Figure.
 
     Parameters
@@ -49,11 +59,13 @@ def ion_image_grid(images: np.ndarray, titles: Sequence[str] | None = None, mask
     ncols : int, optional
         Columns of the grid (default: about the square root of n, at most 8).
     cmap : str
-        Matplotlib colour map for the measured pixels.
+        Matplotlib colour map for the measured pixels (e.g. ``viridis``, ``magma``, ``gray``).
     suptitle : str, optional
         Figure title.
     panel_size : float
         Height of one panel in inches (width follows the aspect ratio).
+    shared_scale : bool
+        One intensity scale for all panels instead of one per panel (module docstring).
     """
     from matplotlib.figure import Figure
 
@@ -71,30 +83,64 @@ def ion_image_grid(images: np.ndarray, titles: Sequence[str] | None = None, mask
     if ncols < 1:
         raise InputError(f"ncols must be positive, got {ncols}")
     nrows = math.ceil(n / ncols)
-    scaled = display_scale(stack, mask)
-    fig = Figure(figsize=(ncols * panel_size * max(w / h, 0.4) + 0.4, nrows * (panel_size + 0.35) + 0.6),
-                 layout="constrained")
-    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     import matplotlib as mpl
 
+    if cmap not in mpl.colormaps:
+        raise InputError(f"unknown colour map {cmap!r}; use a matplotlib name such as viridis, magma or gray")
+    if shared_scale:
+        measured = np.ones((h, w), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
+        scaled = np.zeros(stack.shape, dtype=np.float32)
+        scaled[:, measured] = display_scale(stack[:, measured].reshape(1, 1, -1))[0, 0].reshape(n, -1)
+    else:
+        scaled = display_scale(stack, mask)
+    fig = Figure(figsize=(ncols * panel_size * max(w / h, 0.4) + 1.0, nrows * (panel_size + 0.35) + 0.9),
+                 layout="constrained")
+    axes = np.atleast_1d(fig.subplots(nrows, ncols, squeeze=False)).ravel()
     colours = mpl.colormaps[cmap].with_extremes(bad=UNMEASURED_COLOUR)
+    shown_image = None
     for k, ax in enumerate(axes):
         ax.set_axis_off()
         if k >= n:
             continue
         shown = np.ma.masked_array(scaled[k], mask=None if mask is None else ~np.asarray(mask, bool))
-        ax.imshow(shown, cmap=colours, vmin=0.0, vmax=1.0, interpolation="nearest")
+        shown_image = ax.imshow(shown, cmap=colours, vmin=0.0, vmax=1.0, interpolation="nearest")
         if titles is not None:
             ax.set_title(str(titles[k]), fontsize=8)
+    label = "intensity / shared hotspot clip" if shared_scale else "intensity / panel's hotspot clip"
+    fig.colorbar(shown_image, ax=axes.tolist(), shrink=0.8, label=label)
+    fig.supxlabel(SCALE_NOTES[bool(shared_scale)] + "; grey: not measured", fontsize=7)
     if suptitle:
         fig.suptitle(suptitle)
     return fig
 
 
-def save_figure(fig, path: str | os.PathLike, dpi: int = 120) -> Path:
-    """Save ``fig`` atomically; the format follows the suffix (.png, .pdf, .svg)."""
-    path = Path(path)
+#: Metadata key per format under which saved figures carry :data:`FIGURE_MARK` (so a rerun may replace them).
+_MARK_KEYS = {"png": "Software", "pdf": "Creator", "svg": "Creator", "eps": "Creator", "ps": "Creator"}
+FIGURE_MARK = "ionmorph"
+
+
+def is_ionmorph_figure(path: Path) -> bool:
+    """True for a figure file that :func:`save_figure` wrote (its metadata carries :data:`FIGURE_MARK`)."""
+    try:
+        with open(path, "rb") as fh:
+            head = fh.read(1 << 16)
+            fh.seek(max(0, path.stat().st_size - (1 << 16)))
+            tail = fh.read()
+    except OSError:
+        return False
+    return FIGURE_MARK.encode() in head + tail
+
+
+def save_figure(fig, path: str | os.PathLike, dpi: int = 120, *, inputs: Sequence[str | os.PathLike] = (),
+                overwrite: bool = False) -> Path:
+    """Save ``fig`` atomically; the format follows the suffix (.png, .pdf, .svg).
+
+    ``path`` may not be one of ``inputs``; an existing file is replaced only when it is a figure
+    this function wrote, or with ``overwrite`` (:func:`ionmorph.fileio.check_output`).
+    """
+    path = check_output(path, inputs, force=overwrite, owned=is_ionmorph_figure)
     fmt = path.suffix.lstrip(".").lower() or "png"
+    meta = {_MARK_KEYS[fmt]: FIGURE_MARK} if fmt in _MARK_KEYS else None
     with atomic_path(path) as tmp:
-        fig.savefig(tmp, format=fmt, dpi=dpi)
+        fig.savefig(tmp, format=fmt, dpi=dpi, metadata=meta)
     return path

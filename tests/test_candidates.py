@@ -181,3 +181,80 @@ def test_prebinned_file_every_ion_channel_is_a_candidate(tmp_path):
     mz, mean = data.mean_spectrum()
     assert detect_peaks(mz, mean, ppm=sec.ppm, binned=False)[0].size < 0.8 * found.size
     assert np.array_equal(detect_peaks(mz, mean, ppm=sec.ppm, binned=None)[0], found)
+
+
+@pytest.mark.realdata
+def test_barley_peak_list_gives_every_channel(realdata):
+    """barley stores 101 picked peaks on a continuous axis: all of them are candidates (detection kept 8)."""
+    from ionmorph.candidates import find_candidates, is_peak_list
+    from ionmorph.msi import open_msi
+
+    data = open_msi(realdata / "barley" / "barley101_peaks.imzML")
+    assert is_peak_list(data.mz_axis)
+    out = candidate_mz(data)
+    np.testing.assert_array_equal(out, data.mz_axis.astype(np.float64))
+    found = find_candidates(data)
+    assert len(found) == 101 and found.kind == "peak list" and found.ppm_source == "default"
+
+
+@pytest.mark.realdata
+def test_same_recording_continuous_or_processed_same_candidates(realdata):
+    from ionmorph.candidates import find_candidates
+    from ionmorph.msi import open_msi
+
+    cont = open_msi(realdata / "imzml-example" / "Example_Continuous.imzML")
+    proc = open_msi(realdata / "imzml-example" / "Example_Processed.imzML")
+    a, b = find_candidates(cont), find_candidates(proc)
+    np.testing.assert_array_equal(a.mz, b.mz)
+    assert len(a) == 762 and a.ppm == b.ppm and a.ppm_source == "estimated"
+    assert not find_candidates(cont, ppm=5.0).ppm_source == "estimated"
+
+
+def test_profile_and_binned_axes_are_not_peak_lists():
+    from ionmorph.candidates import is_peak_list
+
+    assert not is_peak_list(np.linspace(100.0, 800.0, 8399))                    # constant Da spacing
+    assert not is_peak_list(300.0 * 1.004 ** np.arange(400))                     # constant-ppm grid
+    assert is_peak_list(np.array([74.65, 104.1, 118.3, 175.3, 184.1, 230.0, 277.2, 293.2, 307.2]))
+    assert is_peak_list(np.array([100.0, 200.0]))
+
+
+def test_ppm_estimated_from_profile_peak_widths():
+    from ionmorph.candidates import estimate_ppm
+
+    mz, y = _profile()                       # FWHM 0.02 Da: 40 ppm at m/z 500, 25 ppm at 800
+    ppm = estimate_ppm(mz, y)
+    fwhm_ppm = 0.02 / TRUE_MZ * 1e6
+    assert np.min(fwhm_ppm) / 2 * 0.8 <= ppm <= np.max(fwhm_ppm) / 2 * 1.2
+    lone = np.zeros(200)
+    lone[::7] = 10.0                         # one point per peak: no width to measure
+    assert estimate_ppm(np.linspace(100, 300, 200), lone) is None
+
+
+def test_user_candidates_whose_window_overlaps_the_range_are_kept():
+    data = FakeData(*_profile())
+    lo, hi = data.mz_range
+    inside_window = [lo * (1 - 0.4e-6), hi * (1 + 5e-6)]                       # 0.4 / 5 ppm outside the range
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        np.testing.assert_array_equal(candidate_mz(data, mz=inside_window, ppm=10), inside_window)
+    with pytest.warns(UserWarning, match="window lies outside"):
+        assert candidate_mz(data, mz=[hi * (1 + 50e-6)], ppm=10).size == 0
+
+
+def test_candidate_tables_with_extra_columns(tmp_path):
+    from ionmorph.candidates import read_candidate_table
+
+    (tmp_path / "a.csv").write_text('"m/z";"formula";"adduct";"name"\n760.5851;C42H82NO8P;[M+H]+;PC 34:1\n'
+                                    '798.5410;C42H82NO8P;[M+K]+;PC 34:1\n')
+    t = read_candidate_table(tmp_path / "a.csv")
+    np.testing.assert_allclose(t["mz"], [760.5851, 798.5410])
+    assert t["name"].tolist() == ["PC 34:1"] * 2 and t["adduct"].tolist() == ["[M+H]+", "[M+K]+"]
+    (tmp_path / "b.txt").write_text("# list\n300.1\n\n200.2\n")
+    assert read_candidate_table(tmp_path / "b.txt")["mz"].tolist() == [300.1, 200.2]
+    (tmp_path / "c.tsv").write_text("Name\tMZ\nx\t150.5\n")
+    t = read_candidate_table(tmp_path / "c.tsv")
+    assert t["mz"].tolist() == [150.5] and t["Name"].tolist() == ["x"]
+    (tmp_path / "bad.csv").write_text("mz,name\nabc,x\n")
+    with pytest.raises(InputError, match="not a list of m/z"):
+        read_candidate_table(tmp_path / "bad.csv")

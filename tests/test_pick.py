@@ -139,13 +139,17 @@ def test_outputs_csv_dataframe_plot(weights, section, tmp_path):
     out = res.to_csv(tmp_path / "all.csv")
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 30 and list(rows[0]) == ["mz", *(f"p_{c}" for c in res.classes), "score", "label",
-                                                 "picked", "rank"]
-    assert [float(r["mz"]) for r in rows] == res.mz.tolist()
+                                                 "picked", "rank", "group", "isotope_of"]
+    assert all(len(r["mz"].split(".")[1]) == 6 for r in rows)                 # 6 decimals, not 17 digits
+    np.testing.assert_allclose([float(r["mz"]) for r in rows], res.mz, atol=5e-7)
+    by_rank = list(csv.DictReader(res.to_csv(tmp_path / "r.csv", sort="rank").open()))
+    assert [int(r["rank"]) for r in by_rank] == list(range(1, 31))
     assert sum(r["picked"] == "true" for r in rows) == 3 and {r["rank"] for r in rows} == {str(i) for i in range(1, 31)}
     picked = list(csv.DictReader(res.to_csv(tmp_path / "p.csv", picked_only=True).open()))
-    assert sorted(float(r["mz"]) for r in picked) == sorted(res.picked_mz.tolist())
+    np.testing.assert_allclose(sorted(float(r["mz"]) for r in picked), sorted(res.picked_mz), atol=5e-7)
     df = res.to_dataframe()
-    assert df.shape == (30, 11) and df["picked"].sum() == 3
+    assert df.shape == (30, 13) and df["picked"].sum() == 3
+    assert len(repr(res)) < 300 and "30 candidates" in repr(res) and "3 picked" in repr(res)
     assert len(res.to_dataframe(picked_only=True)) == 3
     fig = res.plot(n=10, which="all")
     titled = [ax for ax in fig.axes if ax.get_title()]
@@ -215,3 +219,46 @@ def test_view_score_is_the_mean_over_full_frame_and_corner_crops():
     np.testing.assert_allclose(views.score, np.mean(per_view, axis=0), atol=1e-5)
     with pytest.raises(InputError):
         pick_peaks(images, mz=np.arange(5.0) + 100, progress=False, score="best")
+
+
+def test_one_pick_per_group():
+    score = np.array([0.9, 0.8, 0.7, 0.6], dtype=np.float32)
+    group = np.array([0, 0, 1, 2])
+    assert select(score, 2, None, group).tolist() == [True, False, True, False]
+    assert select(score, None, 0.65, group).tolist() == [True, False, True, False]
+    assert select(score, 2, None).tolist() == [True, True, False, False]
+    assert select(score, None, np.float32(0.65)).sum() == 3                         # numpy scalars accepted
+
+
+def test_isotopes_take_one_pick_and_user_columns_come_through(weights, tmp_path):
+    """Three ions with an M+1 isotope each on a 12 x 12 stack: k=3 picks one per ion unless asked otherwise."""
+    from ionmorph.ion_groups import ISOTOPE_SPACING
+
+    rng = np.random.default_rng(4)
+    base = [rng.random((12, 12)) for _ in range(3)]
+    mono = np.array([300.0, 500.0, 700.0])
+    mz = np.sort(np.concatenate([mono, mono + ISOTOPE_SPACING]))
+    images = np.stack([base[int(i // 2)] * (1.0 if i % 2 == 0 else 0.4) for i in range(6)]).astype(np.float32)
+    res = pick_peaks(images, k=3, mz=mz, model=weights, backend="eager", progress=False)
+    assert res.group.tolist() == [0, 0, 1, 1, 2, 2]
+    np.testing.assert_allclose(res.isotope_of[1::2], mono)
+    assert np.bincount(res.group[res.picked]).tolist() == [1, 1, 1]
+    free = pick_peaks(images, k=3, mz=mz, model=weights, backend="eager", progress=False, group_isotopes=False)
+    np.testing.assert_array_equal(free.score, res.score)                          # scores do not change
+    assert free.group.tolist() == list(range(6))
+    with pytest.warns(UserWarning, match="k=10 asks for more than the 6 candidates"):
+        pick_peaks(images, k=10, mz=mz, model=weights, backend="eager", progress=False)
+
+
+def test_file_source_records_ppm_and_carries_user_columns(weights, section, tmp_path):
+    path, common = section
+    table = {"mz": common[:4], "name": np.array(["a", "b", "c", "d"]), "formula": np.array(["C1", "C2", "C3", "C4"])}
+    with pytest.warns(UserWarning, match="7 x 9 pixels"):
+        res = pick_peaks(path, k=2, candidates=table, model=weights, backend="eager", progress=False)
+    assert res.ppm == 10.0 and res.ppm_source == "default" and res.candidate_kind == "user list"
+    rows = list(csv.DictReader(res.to_csv(tmp_path / "t.csv").open()))
+    order = np.argsort(common[:4])
+    assert [r["name"] for r in rows] == [table["name"][i] for i in order]
+    assert [r["formula"] for r in rows] == [table["formula"][i] for i in order]
+    given = pick_peaks(path, k=2, candidates=common[:4], ppm=25, model=weights, backend="eager", progress=False)
+    assert given.ppm == 25.0 and given.ppm_source == "given"
