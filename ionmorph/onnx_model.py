@@ -42,12 +42,20 @@ def default_threads() -> int:
 
 def open_session(path: str | os.PathLike, threads: int | None = None):
     """An onnxruntime CPU session of the graph at ``path`` with ``threads`` intra-op threads (default
-    :func:`default_threads`)."""
+    :func:`default_threads`).
+
+    onnxruntime's memory-pattern planning is off: it pre-plans one block per input shape, which a
+    dynamic batch axis defeats, and it kept about 80 MiB more resident at batch 64 for the same speed
+    (``benchmarks/results/pick_peaks_speed.md``). The CPU memory arena stays on (without it the
+    peak rose). fp16-stored weights cost about 20 MiB more resident than an fp32 file (the Casts
+    are folded into one fp32 copy at load); converting them in memory before loading costs more.
+    """
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
     opts.intra_op_num_threads = default_threads() if threads is None else threads
     opts.inter_op_num_threads = 1
+    opts.enable_mem_pattern = False
     return ort.InferenceSession(str(path), opts, providers=["CPUExecutionProvider"])
 
 
