@@ -17,6 +17,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ionmorph.pick_cli",       # pick, classify
     "ionmorph.train",          # train
     "ionmorph.convert",        # convert-checkpoint
+    "ionmorph.weights_cli",    # weights list | download | verify
 )
 
 

@@ -7,8 +7,9 @@ Backends:
 - ``"bf16"``: bfloat16 autocast;
 - ``"onnx"``: onnxruntime on an ONNX graph (CPU only). For weights given by name or folder whose
   folder ships a current ``model.onnx`` (:mod:`ionmorph.onnx_model`), that graph runs without
-  torch or timm being imported (:class:`OnnxClassifier`); otherwise the model is exported once per
-  weights, input size and batch size and cached under :func:`ionmorph.fileio.user_cache_dir` ``/onnx``;
+  torch or timm being imported (:class:`OnnxClassifier`); otherwise the shipped graph of the folder
+  the model was loaded from runs, or the model is exported once per weights (dynamic batch axis) and
+  cached under :func:`ionmorph.fileio.user_cache_dir` ``/onnx`` (at most :data:`MAX_ONNX_EXPORTS` files);
 - ``"auto"``: :data:`CPU_AUTO_BACKEND` on CPU (the fastest backend whose probabilities stay within
   :data:`PROB_TOLERANCE` of eager fp32, measured by ``benchmarks/pick_peaks_speed.py`` at the
   shipped input size; see ``benchmarks/results/pick_peaks_speed.md``), eager fp32 on a GPU. When
@@ -43,6 +44,8 @@ BACKENDS: tuple[str, ...] = ("eager", "compile", "bf16", "onnx")
 PROB_TOLERANCE = 1e-3
 #: The CPU default of backend="auto" (measured: benchmarks/results/pick_peaks_speed.md).
 CPU_AUTO_BACKEND = "onnx"
+#: ONNX exports kept in the user cache (one per weights; the least recently used go first).
+MAX_ONNX_EXPORTS = 4
 #: Backends that need one fixed input shape (the last batch is zero-padded).
 _FIXED_SHAPE = frozenset({"compile", "onnx"})
 
@@ -141,15 +144,34 @@ def _compile(model, buf) -> Callable:
     return torch.compile(model, dynamic=False)
 
 
+def onnx_graph_session(model, threads: int):
+    """An onnxruntime session for ``model``: its folder's shipped model.onnx, else one cached export.
+
+    A model loaded from a folder whose ``model.onnx`` is current (:func:`ionmorph.onnx_model.load_onnx`)
+    runs that graph. Any other model is exported once per weights (dynamic batch axis, so every
+    batch size shares it) to :func:`ionmorph.fileio.user_cache_dir` ``/onnx``, which keeps the
+    :data:`MAX_ONNX_EXPORTS` most recently used exports.
+    """
+    from .onnx_model import export_onnx, load_onnx, open_session
+
+    source = getattr(model, "weights_source", None)
+    shipped = load_onnx(source.folder, threads=threads) if source is not None else None
+    if shipped is not None:
+        return shipped.session
+    path = user_cache_dir("onnx", f"{weights_fingerprint(model)[:24]}.onnx")
+    if path.is_file():
+        os.utime(path)
+    else:
+        export_onnx(model, path)
+        for old in sorted(path.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime)[:-MAX_ONNX_EXPORTS]:
+            old.unlink(missing_ok=True)
+    return open_session(path, threads)
+
+
 def _onnx(model, buf) -> Callable:
     import torch
 
-    from .onnx_model import export_onnx, open_session
-
-    path = user_cache_dir("onnx", f"{weights_fingerprint(model)[:24]}-b{len(buf)}.onnx")
-    if not path.is_file():
-        export_onnx(model, path, batch_size=len(buf))
-    session = open_session(path, torch.get_num_threads())
+    session = onnx_graph_session(model, torch.get_num_threads())
     name = session.get_inputs()[0].name
     x_np = buf.numpy()   # shares memory with the buffer: no copy per batch
 

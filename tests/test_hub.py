@@ -4,7 +4,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -16,6 +15,7 @@ from torch import nn
 from ionmorph import hub
 from ionmorph.errors import OutputError, WeightsError
 from ionmorph.hub import PretrainedMixin, register_weights, resolve_weights
+from hub_testutil import fill_hf_cache
 
 
 class Tiny(PretrainedMixin, nn.Module):
@@ -226,22 +226,6 @@ def test_unknown_name_lists_what_was_tried(weights):
         resolve_weights("pending")
 
 
-def _fill_hf_cache(cache: Path, repo_id: str, tag: str, folder: Path) -> str:
-    """Lay out ``folder`` as the Hub cache does: blobs by hash, snapshots/<commit> symlinks, refs/<tag>."""
-    repo = cache / ("models--" + repo_id.replace("/", "--"))
-    commit = hashlib.sha1(repo_id.encode() + tag.encode()).hexdigest()
-    snap = repo / "snapshots" / commit
-    (repo / "blobs").mkdir(parents=True)
-    snap.mkdir(parents=True)
-    for f in folder.iterdir():
-        blob = repo / "blobs" / hashlib.sha256(f.read_bytes()).hexdigest()
-        shutil.copyfile(f, blob)
-        os.symlink(os.path.relpath(blob, snap), snap / f.name)
-    (repo / "refs").mkdir()
-    (repo / "refs" / tag).write_text(commit)
-    return commit
-
-
 @pytest.fixture
 def hf_cache(tmp_path, monkeypatch) -> Path:
     cache = tmp_path / "hf" / "hub"
@@ -254,7 +238,7 @@ def hf_cache(tmp_path, monkeypatch) -> Path:
 
 def test_prefilled_hf_cache_by_repo_id_and_by_registry(hf_cache, weights, tmp_path):
     src = _model(3).save_pretrained(tmp_path / "src")
-    commit = _fill_hf_cache(hf_cache, "org/tiny", "v0.3.0", src)
+    commit = fill_hf_cache(hf_cache, "org/tiny", "v0.3.0", src)
     m = Tiny.from_pretrained("org/tiny", revision="v0.3.0")
     assert m.weights_source.source == "hf-cache" and m.weights_source.folder.name == commit
     torch.testing.assert_close(m.lin.weight, Tiny.from_pretrained(src).lin.weight)
@@ -271,7 +255,7 @@ def test_prefilled_hf_cache_by_repo_id_and_by_registry(hf_cache, weights, tmp_pa
 
 
 def test_hf_cache_miss_offline_is_a_clear_error(hf_cache, monkeypatch, tmp_path):
-    _fill_hf_cache(hf_cache, "org/tiny", "v1", _model().save_pretrained(tmp_path / "src"))
+    fill_hf_cache(hf_cache, "org/tiny", "v1", _model().save_pretrained(tmp_path / "src"))
     with pytest.raises(WeightsError, match=r"'org/tiny' \(revision v2\) not found in the local Hugging Face cache"):
         Tiny.from_pretrained("org/tiny", revision="v2")
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))   # HF_HUB_CACHE wins over HF_HOME
@@ -313,3 +297,58 @@ def test_device_argument_and_predictions_survive(tmp_path):
     x = torch.from_numpy(np.random.default_rng(0).normal(size=(6, 3)).astype(np.float32))
     back = Tiny.from_pretrained(m.save_pretrained(tmp_path / "w", dtype=None), device="cpu")
     torch.testing.assert_close(back(x), m(x))
+
+
+def _family_classes() -> dict:
+    from ionmorph.model import IonMorphNet
+    from tumor3d.model import Tumor3DNet
+
+    return {cls.family: cls for cls in (IonMorphNet, Tumor3DNet)}
+
+
+def test_every_registered_tag_loads_and_matches_its_hashes(monkeypatch):
+    monkeypatch.delenv("IONMORPH_WEIGHTS_DIR", raising=False)
+    reg = hub.load_registry()
+    assert hub.registry_path() == hub.PACKAGE_REGISTRY and reg["models"]
+    classes = _family_classes()
+    for name, entry in reg["models"].items():
+        assert entry["repo_id"] and entry["default"] in entry["revisions"], name
+        for tag, rec in entry["revisions"].items():
+            assert set(rec) <= {"folder", "revision", "sha256", "onnx_sha256"} and rec["revision"], (name, tag)
+            model = classes[entry["family"]].from_pretrained(name, revision=tag)
+            src = model.weights_source
+            assert (src.source, src.revision, src.sha256) == ("checkout", tag, rec["sha256"])
+            assert hub.recorded_sha256(src.folder) == rec["sha256"]      # config.json agrees with the registry
+
+
+def test_docs_name_only_registered_tags():
+    import re
+
+    root = Path(__file__).resolve().parents[1]
+    tags = {t for e in hub.load_registry(hub.PACKAGE_REGISTRY)["models"].values() for t in e["revisions"]}
+    text = (root / "README.md").read_text()
+    table = text[text.index("## Weights"):text.index("##", text.index("## Weights") + 3)]
+    assert set(re.findall(r"\| (v\d+\.\d+\.\d+) \|", table)) <= tags
+
+
+def test_weights_cli_list_download_verify(tmp_path, capsys, monkeypatch):
+    from ionmorph.cli import main
+
+    monkeypatch.delenv("IONMORPH_WEIGHTS_DIR", raising=False)
+    assert main(["weights", "list", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert {(w["name"], w["tag"]) for w in listed["weights"]} >= {("tumor3d-tumour-desi", "v0.1.0")}
+    assert main(["weights", "download", "tumor3d-tumour-desi"]) == 0
+    assert "matches the registry and config.json" in capsys.readouterr().out
+    out = _model().save_pretrained(tmp_path / "w")
+    assert main(["weights", "verify", str(out)]) == 0
+    assert "matches the config.json" in capsys.readouterr().out
+    with open(out / "model.safetensors", "r+b") as fh:
+        fh.seek(-1, 2)
+        fh.write(b"\x7f")
+    assert main(["weights", "verify", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert "sha256 mismatch" in err and str(out / "model.safetensors") in err and err.count("\n") == 1
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
+    assert main(["weights", "download", "org/not-cached"]) == 2
+    assert "HF_HUB_OFFLINE is set" in capsys.readouterr().err

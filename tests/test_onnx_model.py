@@ -175,3 +175,25 @@ def test_fp16_exact_weights_are_stored_as_fp16(onnx_weights):
     kinds = [init.data_type for init in graph.initializer if len(init.dims) >= 2]
     assert kinds and all(k == TensorProto.FLOAT16 for k in kinds)   # fp16 safetensors: every matrix is fp16-exact
     assert sum(node.op_type == "Cast" for node in graph.node) >= len(kinds)
+
+
+def test_onnx_exports_one_per_weights_capped_and_shipped_graph_preferred(onnx_weights, tmp_path):
+    from ionmorph import inference
+
+    cache = tmp_path / "cache" / "onnx"
+    x = check_images(32, n=5)
+    loaded = IonMorphNet.from_pretrained(onnx_weights)              # its folder ships a current graph
+    for b in (2, 3):
+        Classifier(loaded, "onnx", "cpu", batch_size=b).predict_proba(x)
+    assert not cache.exists()                                      # the shipped model.onnx ran, nothing exported
+    torch.manual_seed(1)
+    fresh = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32))   # no folder: exported once
+    ref = Classifier(fresh, "eager", "cpu", batch_size=4).predict_proba(x)
+    for b in (2, 3, 4):
+        got = Classifier(fresh, "onnx", "cpu", batch_size=b).predict_proba(x)
+        assert np.abs(got - ref).max() <= PROB_TOLERANCE
+    assert len(list(cache.glob("*.onnx"))) == 1                    # one export for every batch size
+    for i in range(inference.MAX_ONNX_EXPORTS + 1):
+        torch.manual_seed(10 + i)
+        Classifier(IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)), "onnx", "cpu", batch_size=2)
+    assert len(list(cache.glob("*.onnx"))) == inference.MAX_ONNX_EXPORTS
