@@ -1,9 +1,10 @@
 """Reading imzML mass spectrometry images: :func:`open_msi` and :class:`MSIData`.
 
-pyimzML parses the XML (coordinates, offsets, array lengths, number formats); the binary
-``.ibd`` is read here with plain buffered reads, one read per chunk of pixels, so memory stays
-bounded by one chunk whatever the file size (no memory map: mapped pages would count towards the
-process's resident memory).
+The XML is read in one streaming pass (:mod:`ionmorph.imzml_xml`: coordinates, offsets, array
+lengths, number formats, no DTDs or entities); the .ibd beside it is found and checked against the
+XML's UUID by :mod:`ionmorph.imzml_files`. The binary ``.ibd`` is read here with plain buffered
+reads, one read per chunk of pixels, so memory stays bounded by one chunk whatever the file size
+(no memory map: mapped pages would count towards the process's resident memory).
 
 Conventions (docs/design.md):
 
@@ -13,15 +14,18 @@ Conventions (docs/design.md):
 - ion image at m/z M: the sum of intensities with M - w <= m/z <= M + w (both bounds inclusive),
   w = M * ppm * 1e-6, or w = ``tol_da`` when given (SPEC 3). Default ppm: :data:`DEFAULT_PPM`.
 
-Checks: the file layout is validated when opening (vectorised over all spectra: lengths, offsets
-inside the .ibd, duplicate coordinates, 3D data); each spectrum's m/z order and the finiteness of
-its values are checked while streaming, and reported with the pixel's imzML coordinates.
+Checks: the file layout is validated when opening, vectorised over all spectra in exact integer
+arithmetic (lengths, arrays inside the .ibd after its 16-byte header and not overlapping, duplicate
+coordinates, a raster at most :data:`MAX_EMPTY_RATIO` times the pixel count, 3D data), and the
+first spectra are checked for bytes that look like another number format. Each spectrum's m/z
+order and its intensities (NaN, infinite or negative: ``nan_policy``) are checked while streaming
+and reported with the pixel's imzML coordinates; sums are float64 and one beyond float32 (images)
+is an error, not inf.
 """
 from __future__ import annotations
 
 import os
 import warnings
-import xml.etree.ElementTree as ET
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator, NamedTuple, Sequence
@@ -29,6 +33,8 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from .errors import InputError, MSIFormatError
+from .imzml_files import IBD_HEADER_BYTES, check_imzml_path, choose_ibd, ibd_candidates, not_imzml_hint
+from .imzml_xml import parse_imzml
 
 #: Default half-width of ion-image windows in ppm: the upper end of the Orbitrap/FT-ICR range
 #: (3-10 ppm, SPEC 3) and narrow enough for most TOF peak lists; pass ``ppm=`` for TOF profiles.
@@ -44,8 +50,21 @@ DEFAULT_BIN_PPM = 5.0
 _BYTES_PER_POINT = 64
 _BYTES_PER_WINDOW = 48
 
-_MZML_NS = "{http://psi.hupo.org/ms/mzml}"
 _DTYPES = {"f": "<f4", "d": "<f8", "i": "<i4", "l": "<i8"}
+_FORMAT_NAMES = {"<f4": "32-bit float", "<f8": "64-bit float", "<i4": "32-bit integer", "<i8": "64-bit integer"}
+
+#: A raster may hold up to this many times more positions than spectra (or MIN_RASTER_LIMIT
+#: positions, whichever is more); beyond that the coordinates are taken to be corrupt.
+MAX_EMPTY_RATIO = 100
+MIN_RASTER_LIMIT = 2**16
+
+#: Values read from the first spectra to check that the declared number format fits the bytes.
+_FORMAT_SAMPLE = 4096
+
+#: Most bins :meth:`MSIData.mean_spectrum` builds from a ppm width (a float64 array of 128 MiB).
+MAX_BINS = 2**24
+
+_F32_MAX = float(np.finfo(np.float32).max)
 _NAN_POLICIES = ("raise", "zero")
 
 
@@ -109,59 +128,34 @@ def _window_sums(mzs: list[np.ndarray], ints: list[np.ndarray], lo: np.ndarray, 
     return sums
 
 
-def _check_root(path: Path) -> None:
-    """Raise MSIFormatError unless ``path`` is XML whose root element is an mzML/imzML document."""
-    try:
-        _, root = next(ET.iterparse(path, events=("start",)))
-    except (ET.ParseError, StopIteration) as exc:
-        raise MSIFormatError(path, f"not an XML file, so not imzML ({exc})") from None
-    if root.tag != _MZML_NS + "mzML":
-        raise MSIFormatError(path, f"not imzML: the root element is <{root.tag}>, expected <mzML> "
-                                   "in the namespace http://psi.hupo.org/ms/mzml")
+def _misdeclared(values: np.ndarray) -> str | None:
+    """The number format the bytes of ``values`` look like instead of their own dtype, or None.
+
+    Integers whose bit patterns are, for at least 90 % of the non-zero values, floats of plausible
+    magnitude (1e-6 to 1e15) are floats declared as integers (a float32 1.0 reads as the int32
+    1065353216); floats that are mostly subnormal are integers declared as floats.
+    """
+    nz = values[values != 0]
+    if len(nz) < 8:
+        return None
+    bits = 8 * values.dtype.itemsize
+    if values.dtype.kind == "i":
+        as_float = nz.view(f"<f{values.dtype.itemsize}")
+        with np.errstate(invalid="ignore", over="ignore"):
+            plausible = np.isfinite(as_float) & (np.abs(as_float) >= 1e-6) & (np.abs(as_float) <= 1e15)
+        if plausible.mean() >= 0.9:
+            return f"{bits}-bit floats (e.g. {nz[0]} is {as_float[0]:.6g} as a float)"
+    elif (np.abs(nz) < np.finfo(values.dtype).tiny).mean() >= 0.9:
+        return f"{bits}-bit integers (e.g. {nz[0]:.3g} is {nz[:1].view(f'<i{values.dtype.itemsize}')[0]} as an integer)"
+    return None
 
 
-def _parse_xml(path: Path):
-    """Run pyimzML's parser on the XML only (no binary access) and wrap its failures."""
-    from pyimzml.ImzMLParser import ImzMLParser
-
-    _check_root(path)
-    try:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", module=r"pyimzml\.ontology")
-            return ImzMLParser(str(path), ibd_file=None)
-    except ET.ParseError as exc:
-        raise MSIFormatError(path, f"malformed XML: {exc}") from None
-    except (AttributeError, IndexError, KeyError, RuntimeError, TypeError, ValueError) as exc:
-        raise MSIFormatError(path, "not a readable imzML file: no spectra with coordinates, offsets and "
-                                   f"array lengths could be parsed ({type(exc).__name__}: {exc})") from None
-
-
-def _find_ibd(path: Path) -> Path:
-    """The binary file beside ``path``: same stem, extension .ibd in any letter case."""
-    for cand in sorted(path.parent.glob(path.stem + ".*")):
-        if cand.suffix.lower() == ".ibd" and cand.stem == path.stem:
-            return cand
-    raise MSIFormatError(path, f"binary file {path.stem}.ibd not found beside it")
-
-
-def _storage_mode(parser, offsets: np.ndarray, lengths: np.ndarray) -> str:
-    """'continuous' or 'processed': as declared in the file description, else inferred."""
-    declared = parser.metadata.file_description.param_by_name if parser.metadata else {}
-    if "continuous" in declared:
-        return "continuous"
-    if "processed" in declared:
-        return "processed"
+def _storage_mode(declared: str | None, offsets: np.ndarray, lengths: np.ndarray) -> str:
+    """'continuous' or 'processed': as declared in the file content, else inferred."""
+    if declared is not None:
+        return declared
     shared = bool(np.all(offsets == offsets[0]) and np.all(lengths == lengths[0]))
     return "continuous" if shared else "processed"
-
-
-def _check_compression(path: Path, parser) -> None:
-    for group in parser.metadata.referenceable_param_groups.values():
-        names = set(group.param_by_name)
-        if names & {"m/z array", "intensity array"} and any(
-                "compression" in n and n != "no compression" for n in names):
-            raise MSIFormatError(path, "compressed binary arrays are not supported; "
-                                       "convert the file to uncompressed imzML")
 
 
 def _dtype(path: Path, code: str | None, what: str) -> np.dtype:
@@ -169,6 +163,22 @@ def _dtype(path: Path, code: str | None, what: str) -> np.dtype:
         raise MSIFormatError(path, f"the {what} array has no supported number format "
                                    "(32/64-bit float or integer)")
     return np.dtype(_DTYPES[code])
+
+
+def _unwrap_int32(offsets: np.ndarray) -> np.ndarray:
+    """Offsets that writers stored as signed 32-bit integers and that wrapped past 2 GiB, unwrapped.
+
+    Each switch from a non-negative to a negative offset (after the first spectrum) adds 2**32 to
+    it and to every later offset, as pyimzML does. Values that cannot be such wraps are left for
+    the bounds check to report.
+    """
+    neg = offsets < 0
+    if not neg[1:].any():
+        return offsets
+    wraps = np.zeros(len(offsets), dtype=np.int64)
+    wraps[1:] = neg[1:] & ~neg[:-1]
+    delta = np.cumsum(wraps) << 32
+    return np.where(offsets > 2**62, offsets, offsets + delta)
 
 
 def open_msi(path: str | os.PathLike, z: int | None = None, *, nan_policy: str = "raise") -> "MSIData":
@@ -181,8 +191,8 @@ def open_msi(path: str | os.PathLike, z: int | None = None, *, nan_policy: str =
     z : int, optional
         The z slice to read from 3D data (required when the file has several z values).
     nan_policy : {"raise", "zero"}
-        What to do with NaN/inf intensities met while streaming: raise :class:`MSIFormatError`
-        naming the pixel (default), or treat them as 0 with one warning per pass.
+        What to do with NaN, infinite or negative intensities met while streaming: raise
+        :class:`MSIFormatError` naming the pixel (default), or treat them as 0 with one warning per pass.
 
     Returns
     -------
@@ -191,40 +201,55 @@ def open_msi(path: str | os.PathLike, z: int | None = None, *, nan_policy: str =
     Raises
     ------
     MSIFormatError
-        Missing file or .ibd, XML that is not imzML, unsupported number format or compression,
-        offsets past the end of the .ibd, mismatched array lengths, duplicate coordinates,
-        3D data without ``z``, continuous data without one shared m/z axis.
+        A missing file, directory or broken link; XML that is not imzML or is malformed, declares a
+        DTD or entities or an unknown encoding; a missing, ambiguous or foreign .ibd (UUID check);
+        unsupported number format or compression; numbers beyond 64 bits; arrays outside the .ibd,
+        inside its 16-byte header or overlapping each other; mismatched array lengths; duplicate
+        coordinates; a raster far larger than the pixel count; 3D data without ``z``; continuous
+        data without one shared m/z axis; bytes that look like another number format.
+
+    Warns
+    -----
+    UserWarning
+        When the XML declares no UUID, so the .ibd cannot be checked against it.
     """
     path = Path(path)
     if nan_policy not in _NAN_POLICIES:
         raise InputError(f"nan_policy must be one of {_NAN_POLICIES}, got {nan_policy!r}")
-    if not path.is_file():
-        raise MSIFormatError(path, "file not found")
-    ibd = _find_ibd(path)
-    parser = _parse_xml(path)
-    _check_compression(path, parser)
-    mz_dtype = _dtype(path, parser.mzPrecision, "m/z")
-    int_dtype = _dtype(path, parser.intensityPrecision, "intensity")
-    xyz = np.asarray(parser.coordinates, dtype=np.int64).reshape(-1, 3)
+    if z is not None and not isinstance(z, (int, np.integer)):
+        raise InputError(f"z must be an integer, got {z!r}")
+    check_imzml_path(path)
+    found: list[Path] = []
+    try:
+        head = parse_imzml(path, on_root=lambda: found.extend(ibd_candidates(path)))
+    except MSIFormatError as exc:
+        if exc.problem.startswith("not an XML file"):
+            raise MSIFormatError(path, exc.problem + not_imzml_hint(path)) from None
+        raise
+    ibd = choose_ibd(path, found, head.uuid)
+    mz_dtype = _dtype(path, head.mz_format, "m/z")
+    int_dtype = _dtype(path, head.int_format, "intensity")
+    xyz = head.xyz
     if len(xyz) == 0:
         raise MSIFormatError(path, "the file holds no spectra")
     zs = np.unique(xyz[:, 2])
     if z is None:
         if len(zs) > 1:
-            raise MSIFormatError(path, f"3D data with z values {zs.tolist()}; choose a slice with z=")
+            more = f" ({len(zs)} in all)" if len(zs) > 10 else ""
+            raise MSIFormatError(path, f"3D data with z values {zs[:10].tolist()}{more}; choose a slice with z=")
         z = int(zs[0])
     keep = np.flatnonzero(xyz[:, 2] == z)
     if len(keep) == 0:
-        raise MSIFormatError(path, f"no spectra at z={z}; the file has z values {zs.tolist()}")
+        raise MSIFormatError(path, f"no spectra at z={z}; the file has z values {zs[:10].tolist()}")
     layout = _Layout(
-        mz_offsets=np.asarray(parser.mzOffsets, dtype=np.int64)[keep],
-        mz_lengths=np.asarray(parser.mzLengths, dtype=np.int64)[keep],
-        int_offsets=np.asarray(parser.intensityOffsets, dtype=np.int64)[keep],
-        int_lengths=np.asarray(parser.intensityLengths, dtype=np.int64)[keep],
+        mz_offsets=_unwrap_int32(head.mz_offsets)[keep],
+        mz_lengths=head.mz_lengths[keep],
+        int_offsets=_unwrap_int32(head.int_offsets)[keep],
+        int_lengths=head.int_lengths[keep],
     )
-    mode = _storage_mode(parser, layout.mz_offsets, layout.mz_lengths)
+    mode = _storage_mode(head.mode, layout.mz_offsets, layout.mz_lengths)
     return MSIData(path, ibd, xyz[keep, :2], layout, mode, mz_dtype, int_dtype,
-                   spectrum_type=parser.spectrum_mode, z=z, nan_policy=nan_policy)
+                   spectrum_type=head.spectrum_type, z=int(z), nan_policy=nan_policy)
 
 
 class _Layout(NamedTuple):
@@ -252,20 +277,31 @@ class MSIData:
         self.spectrum_type, self.z, self.nan_policy = spectrum_type, z, nan_policy
         self.xy = xy
         self._layout = layout
-        origin = xy.min(axis=0)
-        cols, rows = (xy - origin).T
-        self.coords = np.stack([rows, cols], axis=1)
-        self.shape = (int(rows.max()) + 1, int(cols.max()) + 1)
         self.n_pixels = len(xy)
+        self.shape = self._raster_shape()
+        cols, rows = (xy - xy.min(axis=0)).T
+        self.coords = np.stack([rows, cols], axis=1)
         self._check_layout()
         self.mask = np.zeros(self.shape, dtype=bool)
         self.mask[rows, cols] = True
         self.mz_axis = self._read_axis() if mode == "continuous" else None
+        self._check_number_formats()
 
     # ----------------------------------------------------------------- validation
     def _where(self, i: int) -> str:
         x, y = self.xy[i]
         return f"the spectrum at pixel x={x}, y={y} (spectrum {i})"
+
+    def _raster_shape(self) -> tuple[int, int]:
+        """(H, W) of the bounding raster, refused when far larger than the pixel count (exact integers)."""
+        (x0, y0), (x1, y1) = self.xy.min(axis=0).tolist(), self.xy.max(axis=0).tolist()
+        h, w = y1 - y0 + 1, x1 - x0 + 1
+        limit = max(MIN_RASTER_LIMIT, MAX_EMPTY_RATIO * self.n_pixels)
+        if h * w > limit:
+            raise MSIFormatError(self.path, f"the pixels span x {x0}..{x1} and y {y0}..{y1}: a {h} x {w} raster "
+                                            f"for {self.n_pixels} spectra (more than {MAX_EMPTY_RATIO} times the "
+                                            "pixel count); the coordinates look corrupt")
+        return h, w
 
     def _check_layout(self) -> None:
         lay = self._layout
@@ -282,21 +318,80 @@ class MSIData:
             i = bad[0]
             raise MSIFormatError(self.path, f"{self._where(i)} has {lay.mz_lengths[i]} m/z values but "
                                             f"{lay.int_lengths[i]} intensities")
-        size = self.ibd_path.stat().st_size
+        if self.ibd_path.stat().st_size < IBD_HEADER_BYTES:
+            raise MSIFormatError(self.ibd_path, f"too short for the {IBD_HEADER_BYTES}-byte UUID header")
         for what, off, dt in (("m/z", lay.mz_offsets, self.mz_dtype),
                               ("intensity", lay.int_offsets, self.intensity_dtype)):
-            end = off + lay.mz_lengths * dt.itemsize
-            bad = np.flatnonzero((off < 0) | (lay.mz_lengths < 0) | (end > size))
-            if len(bad):
-                i = bad[0]
-                raise MSIFormatError(self.path, f"{self._where(i)}: its {what} array (bytes {off[i]}-{end[i]}) "
-                                                f"lies outside {self.ibd_path.name} ({size} bytes); "
-                                                f"the .ibd is truncated or does not belong to this file")
+            self._check_extents(what, off, lay.mz_lengths, dt.itemsize)
+        self._check_overlaps()
         if self.mode == "continuous":
             bad = np.flatnonzero((lay.mz_offsets != lay.mz_offsets[0]) | (lay.mz_lengths != lay.mz_lengths[0]))
             if len(bad):
                 raise MSIFormatError(self.path, f"declared continuous, but {self._where(bad[0])} does not "
                                                 "share the first spectrum's m/z array")
+
+    def _check_extents(self, what: str, off: np.ndarray, length: np.ndarray, itemsize: int) -> None:
+        """Every array lies inside the .ibd, after its header; checked without int64 overflow."""
+        size = self.ibd_path.stat().st_size
+        room = (size - np.clip(off, 0, size)) // itemsize
+        full = length > 0
+        bad = np.flatnonzero((length < 0) | (off < 0) | (off > size) | (length > room)
+                             | (full & (off < IBD_HEADER_BYTES)))
+        if len(bad):
+            i = int(bad[0])
+            start, n = int(off[i]), int(length[i])
+            where = (f"starts at byte {start}, inside the {IBD_HEADER_BYTES}-byte UUID header of "
+                     f"{self.ibd_path.name}" if 0 <= start < IBD_HEADER_BYTES and 0 <= n <= room[i] else
+                     f"(bytes {start}-{start + n * itemsize}) lies outside {self.ibd_path.name} ({size} bytes); "
+                     "the .ibd is truncated or does not belong to this file")
+            raise MSIFormatError(self.path, f"{self._where(i)}: its {what} array {where}")
+
+    def _check_overlaps(self) -> None:
+        """No two stored arrays share bytes, unless they are the same array of the same kind (a shared axis)."""
+        lay = self._layout
+        n = self.n_pixels
+        start = np.concatenate([lay.mz_offsets, lay.int_offsets])
+        end = start + np.concatenate([lay.mz_lengths * self.mz_dtype.itemsize,
+                                      lay.int_lengths * self.intensity_dtype.itemsize])
+        keep = np.flatnonzero(end > start)
+        order = keep[np.lexsort((end[keep], start[keep]))]
+        s, e = start[order], end[order]
+        same = (s[1:] == s[:-1]) & (e[1:] == e[:-1])
+        mixed = np.flatnonzero(same & ((order[1:] < n) != (order[:-1] < n)))
+        distinct = np.concatenate([[True], ~same])
+        reach = np.maximum.accumulate(e)
+        clash = np.flatnonzero(distinct[1:] & (s[1:] < reach[:-1]))
+        if len(mixed) or len(clash):
+            k = int(mixed[0]) if len(mixed) else int(clash[0])
+            j = int(order[k + 1])
+            i = int(order[k]) if len(mixed) else int(order[:k + 1][np.argmax(e[:k + 1])])
+
+            def name(a: int) -> str:
+                return f"{'m/z' if a < n else 'intensity'} array of {self._where(a % n)}"
+            raise MSIFormatError(self.path, f"the {name(j)} overlaps the {name(i)} in {self.ibd_path.name}: "
+                                            "the offsets are corrupt")
+
+    def _check_number_formats(self) -> None:
+        """Refuse arrays whose bytes look like another number format (e.g. floats declared int32).
+
+        Looks at the first spectra (up to :data:`_FORMAT_SAMPLE` values of each array kind).
+        """
+        lay = self._layout
+        with open(self.ibd_path, "rb") as fh:
+            for what, off, dt in (("m/z", lay.mz_offsets, self.mz_dtype),
+                                  ("intensity", lay.int_offsets, self.intensity_dtype)):
+                cum = np.cumsum(lay.mz_lengths)
+                k = int(np.searchsorted(cum, _FORMAT_SAMPLE)) + 1
+                idx = np.arange(min(k, self.n_pixels))
+                if what == "m/z" and self.mz_axis is not None:
+                    idx = idx[:1]
+                if not len(idx) or not lay.mz_lengths[idx].sum():
+                    continue
+                values = np.concatenate(self._read(fh, off[idx], lay.mz_lengths[idx], [dt] * len(idx)))
+                other = _misdeclared(values)
+                if other:
+                    raise MSIFormatError(self.path, f"the {what} arrays are declared {_FORMAT_NAMES[dt.str]}, but "
+                                                    f"their bytes look like {other} (wrong number format in the XML)")
 
     def _check_mz(self, mz: np.ndarray, i: int | None) -> None:
         """Raise unless ``mz`` is finite and non-decreasing (``i``: pixel index, None = shared axis)."""
@@ -304,20 +399,25 @@ class MSIData:
             where = "the shared m/z axis" if i is None else self._where(i)
             raise MSIFormatError(self.path, f"{where}: m/z values are not finite and non-decreasing")
 
-    def _check_intensity(self, values: np.ndarray, index: np.ndarray, rows: np.ndarray | None) -> np.ndarray:
-        """Apply the NaN policy to a chunk's intensities (``rows``: pixel of each value, processed only)."""
-        if values.dtype.kind != "f":
-            return values
-        finite = np.isfinite(values)
-        if finite.all():
+    def _check_intensity(self, values: np.ndarray, index: np.ndarray, counts: np.ndarray | None) -> np.ndarray:
+        """Apply the NaN policy to a chunk's NaN, infinite and negative intensities.
+
+        ``values`` is an (n, L) block (continuous data, ``counts`` None) or the concatenation of the
+        chunk's spectra with ``counts`` values each (processed data).
+        """
+        ok = (values >= 0) & (values < np.inf) if values.dtype.kind == "f" else values >= 0
+        if ok.all():
             return values
         if self.nan_policy == "raise":
-            flat = np.flatnonzero(~finite.ravel())[0]
-            i = index[flat // values.shape[1]] if rows is None else index[rows[flat]]
-            raise MSIFormatError(self.path, f"{self._where(i)} holds NaN or infinite intensities "
+            flat = int(np.argmin(ok.ravel()))
+            pos = flat // values.shape[1] if counts is None else np.searchsorted(np.cumsum(counts), flat, "right")
+            what = "negative" if values.ravel()[flat] < 0 and np.isfinite(values.ravel()[flat]) else "NaN or infinite"
+            raise MSIFormatError(self.path, f"{self._where(index[pos])} holds {what} intensities "
                                             "(open with nan_policy='zero' to treat them as 0)")
-        self._nonfinite += int((~finite).sum())
-        return np.where(finite, values, 0)
+        finite = np.isfinite(values) if values.dtype.kind == "f" else np.ones(values.shape, bool)
+        self._invalid[0] += int((~finite).sum())
+        self._invalid[1] += int((finite & ~ok).sum())
+        return np.where(ok, values, 0)
 
     # ----------------------------------------------------------------- raw reads
     def _read(self, fh, offsets: np.ndarray, counts: np.ndarray, dtypes: Sequence[np.dtype]) -> list[np.ndarray]:
@@ -409,7 +509,7 @@ class MSIData:
         if chunk < 1:
             raise InputError(f"chunk must be a positive number of pixels, got {chunk}")
         lay = self._layout
-        self._nonfinite = 0
+        self._invalid = [0, 0]  # NaN/infinite, negative values replaced by 0 in this pass
         with open(self.ibd_path, "rb") as fh, tqdm(total=self.n_pixels, disable=not progress,
                                                    desc=f"reading {self.path.name}", unit="px") as bar:
             for start in range(0, self.n_pixels, chunk):
@@ -422,11 +522,12 @@ class MSIData:
                 else:
                     yield self._processed_chunk(fh, index, counts)
                 bar.update(len(index))
-        if self._nonfinite:
-            warnings.warn(f"{self.path}: {self._nonfinite} NaN/infinite intensities treated as 0", stacklevel=3)
+        if any(self._invalid):
+            parts = [f"{c} {w}" for c, w in zip(self._invalid, ("NaN/infinite", "negative")) if c]
+            warnings.warn(f"{self.path}: {' and '.join(parts)} intensities treated as 0", stacklevel=3)
 
     def _processed_chunk(self, fh, index: np.ndarray, counts: np.ndarray) -> SpectraChunk:
-        """Read and check one chunk of processed spectra (m/z order, finite values)."""
+        """Read and check one chunk of processed spectra (m/z order, valid intensities)."""
         lay, n = self._layout, len(index)
         arrays = self._read(fh, np.concatenate([lay.mz_offsets[index], lay.int_offsets[index]]),
                             np.concatenate([counts, counts]),
@@ -436,17 +537,23 @@ class MSIData:
             bad = _first_unsorted(np.concatenate(mzs), counts)
             if bad is not None:
                 self._check_mz(mzs[bad], int(index[bad]))
-        if n and self.intensity_dtype.kind == "f":
+        if n:
             flat = np.concatenate(ints)
-            rows = np.repeat(np.arange(n), counts)
-            checked = self._check_intensity(flat, index, rows)
+            checked = self._check_intensity(flat, index, counts)
             if checked is not flat:
                 ints = np.split(checked, np.cumsum(counts)[:-1])
         return SpectraChunk(index, mzs, ints)
 
     # ----------------------------------------------------------------- images and spectra
     def _scatter(self, out: np.ndarray, index: np.ndarray, values: np.ndarray) -> None:
-        """Write per-pixel ``values`` (n, k) of pixels ``index`` into the (k, H, W) stack ``out``."""
+        """Write per-pixel ``values`` (n, k) of pixels ``index`` into the (k, H, W) stack ``out``.
+
+        ``values`` are float64 sums; one beyond the float32 range of ``out`` is an error, not inf.
+        """
+        if values.size and values.max() > _F32_MAX:
+            i = index[np.argmax(values.max(axis=1))]
+            raise MSIFormatError(self.path, f"{self._where(i)}: its intensities sum to {values.max():.3g}, beyond "
+                                            "the float32 range of images (3.4e38); the intensities are corrupt")
         rows, cols = self.coords[index].T
         out[:, rows, cols] = values.T
 
@@ -573,6 +680,7 @@ class MSIData:
                 total += block.sum(axis=0, dtype=np.float64)
                 if frequency:
                     count += (block > 0).sum(axis=0)
+            self._check_total(total)
             out = (self.mz_axis.astype(np.float64), total / self.n_pixels)
             return out + (count / self.n_pixels,) if frequency else out
         edges = self._bin_edges(bin_ppm) if bins is None else np.asarray(bins, dtype=np.float64)
@@ -593,8 +701,15 @@ class MSIData:
             total += np.bincount(b[ok], weights=a[ok].astype(np.float64), minlength=nb)
             if frequency:
                 count += np.bincount(b[ok], weights=np.asarray(positive, dtype=np.float64)[ok], minlength=nb)
+        self._check_total(total)
         out = (np.sqrt(edges[:-1] * edges[1:]), total / self.n_pixels)
         return out + (count / self.n_pixels,) if frequency else out
+
+    def _check_total(self, total: np.ndarray) -> None:
+        """Raise when a float64 sum over all spectra overflowed."""
+        if not np.isfinite(total).all():
+            raise MSIFormatError(self.path, "the intensities sum beyond the float64 range in the mean spectrum; "
+                                            "the intensities are corrupt")
 
     def _bin_edges(self, bin_ppm: float | None) -> np.ndarray:
         """Constant-ppm edges over ``mz_range`` (see :meth:`mean_spectrum` for the default width)."""
@@ -613,8 +728,11 @@ class MSIData:
         if not (np.isfinite(lo) and lo > 0):
             raise InputError(f"{self.path}: no positive m/z values to bin")
         step = np.log1p(bin_ppm * 1e-6)
-        n = int(np.floor(np.log(hi / lo) / step)) + 1
-        return lo * np.exp(step * np.arange(n + 1))
+        n = np.floor(np.log(hi / lo) / step) + 1
+        if not n <= MAX_BINS:
+            raise InputError(f"{self.path}: binning m/z {lo:.6g}-{hi:.6g} at {bin_ppm:g} ppm needs {n:.3g} bins "
+                             f"(at most {MAX_BINS}); is an m/z value corrupt? Pass bins= or a larger bin_ppm")
+        return lo * np.exp(step * np.arange(int(n) + 1))
 
     def __repr__(self) -> str:
         lo, hi = self.mz_range

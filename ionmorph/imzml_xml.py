@@ -1,0 +1,352 @@
+"""Streaming parse of an imzML file's XML: the few facts :class:`ionmorph.msi.MSIData` needs.
+
+One pass of expat over the file, reading it in chunks, keeps per spectrum only its coordinates
+and the offsets and lengths of its m/z and intensity arrays (as exact 64-bit integers); no element
+tree is built. The header (before ``<spectrumList>``) is parsed with full context: the file
+content (storage mode, spectrum type, UUID) and the referenceable parameter groups that give each
+array its kind, number format and compression. Inside the spectrum list only the start tags that
+matter are looked at, which keeps the cost near expat's own tokenising (issue 10, section 2).
+
+Safety: a document type declaration (``<!DOCTYPE``) is refused as soon as it starts, so no
+entity is ever declared, expanded or fetched (no billion laughs, no XXE); parameter-entity
+parsing is off. Chunks grow geometrically while a single token (a very large attribute) is still
+incomplete, so expat versions without reparse deferral (< 2.6) stay linear in the token size.
+"""
+from __future__ import annotations
+
+import os
+import xml.parsers.expat as expat
+from array import array
+from pathlib import Path
+from typing import Callable, NamedTuple
+
+import numpy as np
+
+from .errors import MSIFormatError
+
+_NS = "http://psi.hupo.org/ms/mzml "
+_ROOTS = (_NS + "mzML", _NS + "indexedmzML")
+_CV, _REF, _ARRAY, _SPECTRUM = (_NS + t for t in ("cvParam", "referenceableParamGroupRef",
+                                                   "binaryDataArray", "spectrum"))
+_GROUP, _FILE_CONTENT = _NS + "referenceableParamGroup", _NS + "fileContent"
+_SPECTRUM_LIST, _CHROMATOGRAM_LIST = _NS + "spectrumList", _NS + "chromatogramList"
+
+#: Bytes fed to expat per call; grows while one token stays incomplete (see the module docstring).
+READ_BYTES = 1 << 20
+
+#: Spectra buffered (as strings) before they are converted to integers in one go.
+_BATCH = 2048
+
+_OFFSET, _LENGTH = "IMS:1000102", "IMS:1000103"
+#: Spectrum-level cvParams read in the spectrum list: slot in the per-spectrum record.
+_SPECTRUM_SLOTS = {"IMS:1000050": 0, "IMS:1000051": 1, "IMS:1000052": 2}
+_AXES = ("position x", "position y", "position z")
+
+#: Meaning of a cvParam, found by its accession, else by its name (where the two disagree, as in
+#: m2aia's test file: MS:1000127, centroid, named "profile spectrum", the accession wins, as in pyimzML).
+_MEANINGS = {
+    "mz": ("MS:1000514", "m/z array"),
+    "intensity": ("MS:1000515", "intensity array"),
+    "f": ("MS:1000521", "32-bit float"),
+    "d": ("MS:1000523", "64-bit float"),
+    "i": ("IMS:1000141", "32-bit integer", "MS:1000519"),
+    "l": ("IMS:1000142", "64-bit integer", "MS:1000522"),
+    "no compression": ("MS:1000576", "no compression"),
+    "compressed": ("MS:1000574", "zlib compression", "MS:1002312", "MS:1002313", "MS:1002314",
+                   "MS:1002746", "MS:1002747", "MS:1002748"),
+    "continuous": ("IMS:1000030", "continuous"),
+    "processed": ("IMS:1000031", "processed"),
+    "centroid": ("MS:1000127", "centroid spectrum"),
+    "profile": ("MS:1000128", "profile spectrum"),
+    "uuid": ("IMS:1000080", "universally unique identifier"),
+}
+_BY_KEY = {k: m for m, keys in _MEANINGS.items() for k in keys}
+
+
+class ImzMLHeader(NamedTuple):
+    """What the XML says about the whole file and each spectrum.
+
+    Attributes
+    ----------
+    xyz : int64 array (n, 3)
+        imzML coordinates of each spectrum (z is 1 when the file gives none).
+    mz_offsets, mz_lengths, int_offsets, int_lengths : int64 arrays (n,)
+        External offsets (bytes) and array lengths (elements) of each spectrum's arrays.
+    mz_format, int_format : str or None
+        Number format codes: "f" 32-bit float, "d" 64-bit float, "i" 32-bit and "l" 64-bit integer.
+    mode : str or None
+        Storage mode declared in the file content: "continuous", "processed" or None.
+    spectrum_type : str or None
+        "profile", "centroid" or None.
+    uuid : str or None
+        The declared universally unique identifier, as the file writes it.
+    """
+
+    xyz: np.ndarray
+    mz_offsets: np.ndarray
+    mz_lengths: np.ndarray
+    int_offsets: np.ndarray
+    int_lengths: np.ndarray
+    mz_format: str | None
+    int_format: str | None
+    mode: str | None
+    spectrum_type: str | None
+    uuid: str | None
+
+
+def _meanings(params: dict) -> set[str]:
+    """Meanings of a {accession: attrs} collection of cvParams (by accession or by name)."""
+    found = set()
+    for acc, attrs in params.items():
+        name = attrs.get("name") or ""
+        meaning = _BY_KEY.get(acc, _BY_KEY.get(name))
+        if meaning:
+            found.add(meaning)
+        if "compression" in name and _BY_KEY.get(name) != "no compression":
+            found.add("compressed")
+    return found
+
+
+class _Parser:
+    """Expat handlers and their state; see :func:`parse_imzml`."""
+
+    def __init__(self, path: Path, on_root: Callable[[], None] | None) -> None:
+        self.path, self.on_root = path, on_root
+        self.p = expat.ParserCreate(namespace_separator=" ")
+        self.p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
+        self.p.StartDoctypeDeclHandler = self._doctype
+        self.p.EntityDeclHandler = self._entity
+        self.p.StartElementHandler = self._root
+        self.root_seen = False
+        self.stack: list[str] = []
+        self.file_params: dict = {}
+        self.groups: dict[str, dict] = {}
+        self.group: dict | None = None
+        self.in_list = False
+        self.kinds: dict = {}
+        self.formats: dict[str, tuple[str | None, int]] = {}
+        self.table = array("q")  # 7 integers per spectrum: x, y, z, m/z offset, length, int. offset, length
+        self.n = 0
+        self.rows: list[list] = []  # spectra read but not yet converted: [x, y, z, [arrays]]
+        self.first_params: dict = {}
+
+    # ---------------------------------------------------------------- security
+    def _doctype(self, name, sysid, pubid, has_internal_subset) -> None:
+        raise MSIFormatError(self.path, "the XML declares a document type (<!DOCTYPE>), which imzML never "
+                                        "has; refused so that no entity is expanded and no other file or "
+                                        "URL is read")
+
+    def _entity(self, *args) -> None:
+        raise MSIFormatError(self.path, "the XML declares entities; refused (no entity is expanded or read)")
+
+    # ---------------------------------------------------------------- header
+    def _root(self, name: str, attrs: dict) -> None:
+        if name not in _ROOTS:
+            ns, _, local = name.rpartition(" ")
+            shown = f"{{{ns}}}{local}" if ns else local
+            raise MSIFormatError(self.path, f"not imzML: the root element is <{shown}>, expected <mzML> "
+                                            "in the namespace http://psi.hupo.org/ms/mzml")
+        self.root_seen = True
+        self.stack.append(name)
+        if self.on_root is not None:
+            self.on_root()
+        self.p.StartElementHandler = self._header_start
+        self.p.EndElementHandler = self._header_end
+
+    def _header_start(self, name: str, attrs: dict) -> None:
+        parent = self.stack[-1] if self.stack else None
+        self.stack.append(name)
+        if name == _CV:
+            if parent == _FILE_CONTENT:
+                self.file_params[attrs.get("accession")] = attrs
+            elif parent == _GROUP and self.group is not None:
+                self.group[attrs.get("accession")] = attrs
+        elif name == _GROUP:
+            self.group = self.groups.setdefault(attrs.get("id"), {})
+        elif name == _SPECTRUM_LIST:
+            self.in_list = True
+            self.p.StartElementHandler = self._list_handler()
+            self.p.EndElementHandler = None
+
+    def _header_end(self, name: str) -> None:
+        self.stack.pop()
+        if name == _GROUP:
+            self.group = None
+
+    # ---------------------------------------------------------------- spectrum list (hot path)
+    def _list_handler(self) -> Callable[[str, dict], None]:
+        """Start-tag handler inside <spectrumList>: a closure, the fastest kind of handler.
+
+        Only start tags are seen (no end handler: that halves the calls). A cvParam belongs to the
+        latest <binaryDataArray> of the spectrum once one has started (mzML puts the array list
+        last in a spectrum), else to the spectrum itself; <chromatogramList> ends the list.
+        """
+        rows, first, slots, flush = self.rows, self.first_params, _SPECTRUM_SLOTS, self._flush
+        spec: list | None = None
+        arr: dict | None = None
+
+        def start(name: str, attrs: dict) -> None:
+            nonlocal spec, arr
+            if name == _CV:
+                if arr is not None:
+                    arr[attrs.get("accession")] = attrs
+                elif spec is not None:
+                    acc = attrs.get("accession")
+                    slot = slots.get(acc)
+                    if slot is not None:
+                        spec[slot] = attrs.get("value")
+                    elif self.n == 0 and len(rows) == 1:
+                        first[acc] = attrs
+            elif name == _ARRAY:
+                if spec is not None:
+                    arr = {}
+                    spec[3].append(arr)
+            elif name == _REF:
+                if arr is not None:
+                    arr["ref"] = attrs.get("ref")
+            elif name == _SPECTRUM:
+                if len(rows) >= _BATCH:
+                    flush()
+                spec, arr = [None, None, "1", []], None
+                rows.append(spec)
+            elif name == _CHROMATOGRAM_LIST:
+                spec = arr = None
+                self.p.StartElementHandler = None
+
+        return start
+
+    def _kind(self, arr: dict) -> tuple[str | None, str | None, bool]:
+        """(kind, number format, compressed) of one binaryDataArray, from its group and inline params."""
+        key = (arr.get("ref"), tuple(arr))
+        if key not in self.kinds:
+            inline = {a: v for a, v in arr.items() if a not in ("ref", _OFFSET, _LENGTH)}
+            found = _meanings({**self.groups.get(arr.get("ref"), {}), **inline})
+            kind = ("mz" if "mz" in found else "intensity") if found & {"mz", "intensity"} else None
+            fmts = [f for f in "fdil" if f in found]
+            self.kinds[key] = (kind, fmts[0] if len(fmts) == 1 else None, "compressed" in found)
+        return self.kinds[key]
+
+    def _pair(self, i: int, arrays: list[dict]) -> tuple[dict, dict]:
+        """The (m/z, intensity) arrays of spectrum ``i``; checks kinds, formats and compression."""
+        found: dict[str, dict] = {}
+        for arr in arrays:
+            kind, fmt, compressed = self._kind(arr)
+            if not kind:
+                continue
+            if compressed:
+                raise MSIFormatError(self.path, "compressed binary arrays are not supported; "
+                                                "convert the file to uncompressed imzML")
+            if kind in found:
+                raise MSIFormatError(self.path, f"spectrum {i} has two {kind} arrays")
+            found[kind] = arr
+            if self.formats.setdefault(kind, (fmt, i))[0] != fmt:
+                raise MSIFormatError(self.path, f"spectrum {i} stores its {kind} array in another number "
+                                                f"format than spectrum {self.formats[kind][1]}")
+        for kind in ("mz", "intensity"):
+            if kind not in found:
+                raise MSIFormatError(self.path, f"not a readable imzML file: spectrum {i} has no "
+                                                f"{'m/z' if kind == 'mz' else kind} array")
+        return found["mz"], found["intensity"]
+
+    def _flush(self) -> None:
+        """Convert the buffered spectra to integers (exact: array('q') refuses values beyond int64)."""
+        flat: list = []
+        pairs: dict = {}
+        for k, (x, y, z, arrays) in enumerate(self.rows):
+            sig = tuple((a.get("ref"), *a) for a in arrays)
+            if sig not in pairs:
+                pairs[sig] = [arrays.index(a) for a in self._pair(self.n + k, arrays)]
+            m, a = pairs[sig]
+            m, a = arrays[m], arrays[a]
+            flat += (x, y, z, _value(m, _OFFSET), _value(m, _LENGTH), _value(a, _OFFSET), _value(a, _LENGTH))
+        try:
+            self.table.extend(array("q", map(int, flat)))
+        except (TypeError, ValueError, OverflowError):
+            for k in range(len(self.rows)):
+                self._check_integers(self.n + k, flat[7 * k:7 * k + 7])
+            raise  # unreachable: one of the rows above is bad
+        self.n += len(self.rows)
+        self.rows.clear()
+
+    def _check_integers(self, i: int, values: list) -> None:
+        names = (*_AXES, "m/z array's external offset", "m/z array's external array length",
+                 "intensity array's external offset", "intensity array's external array length")
+        for name, v in zip(names, values):
+            if v is None:
+                raise MSIFormatError(self.path, f"not a readable imzML file: spectrum {i} has no {name}")
+            try:
+                number = int(v)
+            except ValueError:
+                raise MSIFormatError(self.path, f"spectrum {i}: its {name} {v[:40]!r} is not an integer") from None
+            if not -2**63 <= number < 2**63:
+                raise MSIFormatError(self.path, f"spectrum {i}: its {name} {number} is beyond the 64-bit "
+                                                "integer range")
+
+    # ---------------------------------------------------------------- driver
+    def run(self) -> ImzMLHeader:
+        size = READ_BYTES
+        try:
+            with open(self.path, "rb") as fh:
+                fed = 0
+                while chunk := fh.read(size):
+                    self.p.Parse(chunk, False)
+                    fed += len(chunk)
+                    size = max(READ_BYTES, 2 * (fed - self.p.CurrentByteIndex))
+                self.p.Parse(b"", True)
+        except expat.ExpatError as exc:
+            if not self.root_seen:
+                raise MSIFormatError(self.path, f"not an XML file, so not imzML ({exc})") from None
+            raise MSIFormatError(self.path, f"malformed XML: {exc}") from None
+        except LookupError as exc:
+            if type(exc) is not LookupError:  # an IndexError or KeyError is a bug, not an encoding
+                raise
+            raise MSIFormatError(self.path, f"the XML declares a text encoding Python does not know ({exc})") from None
+        except ValueError as exc:  # expat: "multi-byte encodings are not supported"
+            raise MSIFormatError(self.path, f"the XML's text encoding cannot be read ({exc}); "
+                                            "save it as UTF-8") from None
+        if not self.in_list:
+            raise MSIFormatError(self.path, "not a readable imzML file: it has no <spectrumList>")
+        self._flush()
+        return self._result()
+
+    def _result(self) -> ImzMLHeader:
+        table = np.frombuffer(self.table, np.int64).reshape(-1, 7) if self.n else np.zeros((0, 7), np.int64)
+        file_found = _meanings(self.file_params)
+        mode = next((m for m in ("continuous", "processed") if m in file_found), None)
+        typed = set().union(file_found, _meanings(self.first_params),
+                            *(_meanings(g) for g in self.groups.values()))
+        spectrum_type = next((t for t in ("profile", "centroid") if t in typed), None)
+        uuid = next((a.get("value") for a in self.file_params.values() if "uuid" in _meanings({"": a})), None)
+        return ImzMLHeader(table[:, :3], *table[:, 3:].T,
+                           self.formats.get("mz", (None, 0))[0], self.formats.get("intensity", (None, 0))[0],
+                           mode, spectrum_type, uuid)
+
+
+def _value(arr: dict, acc: str):
+    attrs = arr.get(acc)
+    return None if attrs is None else attrs.get("value")
+
+
+def parse_imzml(path: str | os.PathLike, on_root: Callable[[], None] | None = None) -> ImzMLHeader:
+    """Parse an imzML file's XML in one streaming pass.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.imzML`` file.
+    on_root : callable, optional
+        Called once the root element is known to be mzML, before the rest is read (lets the
+        caller fail fast, e.g. on a missing .ibd, without parsing a large file).
+
+    Returns
+    -------
+    ImzMLHeader
+
+    Raises
+    ------
+    MSIFormatError
+        Not XML, not imzML, malformed XML, a DTD or entity declaration, an unknown text encoding,
+        compressed arrays, spectra without coordinates, offsets or lengths, values that are not
+        integers or lie beyond the 64-bit range, arrays stored in differing number formats.
+    """
+    return _Parser(Path(path), on_root).run()
