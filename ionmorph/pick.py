@@ -221,6 +221,38 @@ class PickResult:
             return self._source[idx]
         return self._source.ion_images(self.mz[idx], ppm=self.ppm)
 
+    def _export_order(self, picked_only: bool) -> np.ndarray:
+        order = self.ranking
+        order = order[self.picked[order]] if picked_only else order
+        if len(order) == 0:
+            raise InputError("nothing to export: no picked candidates")
+        return order
+
+    def save_images(self, path: str | os.PathLike, picked_only: bool = True, overwrite: bool = False):
+        """Write the picked (or all) candidates' ion images, best score first (the order of
+        :attr:`picked_mz`), as a float32 (n, H, W) ``.npy`` or multi-page ``.tif``; returns the path."""
+        from .export import save_ion_images
+
+        order = self._export_order(picked_only)
+        return save_ion_images(self.images(order), path, inputs=[self.source], overwrite=overwrite)
+
+    def to_imzml(self, path: str | os.PathLike, picked_only: bool = True, overwrite: bool = False):
+        """Write a reduced imzML (+ .ibd) holding only the picked (or all) peaks; returns the .imzML path.
+
+        Each pixel's spectrum holds, at each peak, its ion-image value (sum within +/- :attr:`ppm`);
+        pixels keep their original imzML x/y (:func:`ionmorph.export.write_reduced_imzml`).
+        """
+        from .export import write_reduced_imzml
+        from .metadata import read_acquisition_info
+
+        if self.source is None:
+            raise InputError("to_imzml needs a result picked from an imzML file (an image stack has no pixel coordinates)")
+        order = self._export_order(picked_only)
+        data = self._source
+        info = read_acquisition_info(data.path)
+        return write_reduced_imzml(path, self.images(order), self.mz[order], data.xy, data.coords,
+                                   polarity=info.polarity, inputs=[self.source], overwrite=overwrite)
+
     def plot(self, n: int = 24, which: str = "picked", ncols: int | None = None, *,
              shared_scale: bool = False, cmap: str = "viridis"):
         """Ion-image grid of the ``n`` best-scoring candidates (``which``: "picked" or "all").

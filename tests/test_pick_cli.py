@@ -10,7 +10,7 @@ import torch
 from ionmorph.cli import run
 from ionmorph.inference import clear_cache
 from ionmorph.model import IonMorphNet
-from ionmorph.pick_cli import read_mz_list
+from ionmorph.candidates import read_candidate_table
 from ionmorph.preprocessing import PreprocessConfig
 from msi_testutil import random_spectra, write_imzml
 
@@ -56,7 +56,7 @@ def test_classify_writes_every_candidate(setup, tmp_path, capsys):
     rc = main(["classify", str(path), "-o", str(tmp_path / "all.csv"), "--model", str(weights),
                "--candidates", str(tmp_path / "labels.csv")])
     assert rc == 0
-    assert "7 candidates classified" in capsys.readouterr().out
+    assert "7 candidates (user list) classified" in capsys.readouterr().out
     rows = list(csv.DictReader((tmp_path / "all.csv").open()))
     np.testing.assert_allclose(sorted(float(r["mz"]) for r in rows), np.sort(common[:7]))
     np.testing.assert_allclose([sum(float(r[f"p_{c}"]) for c in ("structured", "weak_structured", "localized",
@@ -77,8 +77,35 @@ def test_errors_are_one_clear_line(setup, tmp_path, capsys):
     assert not (tmp_path / "x.csv").exists()
 
 
-def test_read_mz_list_formats(tmp_path):
+def test_read_candidate_table_formats(tmp_path):
     (tmp_path / "a.txt").write_text("300.1\n\n200.2\n")
     (tmp_path / "b.csv").write_text("id,mz\nx,150.5\ny,151.5\n")
-    assert read_mz_list(tmp_path / "a.txt").tolist() == [300.1, 200.2]
-    assert read_mz_list(tmp_path / "b.csv").tolist() == [150.5, 151.5]
+    assert read_candidate_table(tmp_path / "a.txt")["mz"].tolist() == [300.1, 200.2]
+    assert read_candidate_table(tmp_path / "b.csv")["mz"].tolist() == [150.5, 151.5]
+
+
+def test_pick_options_columns_sort_and_exports(setup, tmp_path, capsys):
+    d, weights, path, common = setup
+    (tmp_path / "c.csv").write_text('"m/z";"name"\n' + "".join(f"{m};ion {i}\n" for i, m in enumerate(common[:8])))
+    out = tmp_path / "p.csv"
+    rc = main(["pick", str(path), "-k", "3", "-o", str(out), "--model", str(weights), "--backend", "eager",
+               "--candidates", str(tmp_path / "c.csv"), "--sort", "rank", "--exclude-off-sample", "--ppm", "20",
+               "--images", str(tmp_path / "i.npy"), "--imzml", str(tmp_path / "r.imzML"), "--figure",
+               str(tmp_path / "g.png"), "--shared-scale", "--cmap", "magma", "-q"])
+    assert rc == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["rank"]) for r in rows] == sorted(int(r["rank"]) for r in rows) and len(rows) == 3
+    names = {f"{m:.6f}": f"ion {i}" for i, m in enumerate(common[:8])}
+    assert all(r["name"] == names[r["mz"]] for r in rows)
+    assert np.load(tmp_path / "i.npy").shape == (3, 6, 7)
+    from ionmorph.msi import open_msi
+
+    back = open_msi(tmp_path / "r.imzML")
+    np.testing.assert_allclose(np.sort(back.mz_axis), np.sort([float(r["mz"]) for r in rows]), atol=1e-6)
+    from ionmorph.pick_cli import informative_classes
+    import argparse
+
+    ns = argparse.Namespace(informative=["structured", "negative"], exclude_off_sample=True)
+    assert informative_classes(ns) == ("structured",)
+    with pytest.raises(SystemExit):
+        main(["pick", str(path), "-o", str(tmp_path / "x.csv"), "--model", str(weights), "--informative", "nope"])
