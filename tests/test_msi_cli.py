@@ -36,9 +36,21 @@ def test_info_text_on_real_file(realdata, capsys):
     assert "49 x 106" in out and "3422 measured" in out and "continuous" in out and "101-101 points" in out
 
 
+def test_info_shows_pixel_size_polarity_and_instrument(realdata, capsys):
+    assert main(["info", str(realdata / "imzml-example/Example_Continuous.imzML")]) == 0
+    out = capsys.readouterr().out
+    assert "100 x 100 um" in out and "negative" in out and "LTQ FT Ultra" in out
+    assert main(["info", "--json", str(realdata / "m2aia-test/test.imzML")]) == 0
+    import json
+
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["pixel_size_um"] == [20.0, 20.0] and summary["polarity"] is None
+
+
 def test_images_grid(small, tmp_path, capsys):
     out = tmp_path / "grid.png"
-    assert main(["images", str(small), "--mz", "300", "500.5", "--ppm", "20", "-o", str(out)]) == 0
+    assert main(["images", str(small), "--mz", "300", "500.5", "--ppm", "20", "-o", str(out), "--shared-scale",
+                 "--cmap", "magma"]) == 0
     assert out.stat().st_size > 1000 and str(out) in capsys.readouterr().out
     assert not list(tmp_path.glob(".grid.png.*"))  # atomic write leaves no temporary file
 
