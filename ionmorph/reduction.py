@@ -27,7 +27,7 @@ import numpy as np
 
 from .baselines import mean_intensity, random_scores, rank
 from .errors import InputError
-from .fileio import atomic_path
+from .fileio import atomic_path, check_output
 from .labels import DEFAULT_INFORMATIVE
 from .pick import DEFAULT_MODEL
 
@@ -54,6 +54,14 @@ class ReducedCube:
         float64 (C,) the selection score of each kept channel.
     method : str
         The selection method.
+    source : str or None
+        The imzML file the cube was read from.
+    ppm : float or None
+        Ion-image half-width used (None for a stack input).
+    origin : (int, int) or None
+        imzML (x, y) of raster position (row 0, column 0): x = column + origin[0], y = row + origin[1].
+    pixel_size_um : (float, float) or None
+        Pixel size declared by the file.
     """
 
     cube: np.ndarray
@@ -61,13 +69,25 @@ class ReducedCube:
     mask: np.ndarray
     scores: np.ndarray
     method: str
+    source: str | None = None
+    ppm: float | None = None
+    origin: tuple[int, int] | None = None
+    pixel_size_um: tuple[float, float] | None = None
 
-    def to_anndata(self, path: str | os.PathLike | None = None) -> Any:
+    def __repr__(self) -> str:
+        where = f", source={Path(self.source).name!r}" if self.source else ""
+        mz = ", ".join(f"{m:.4f}" for m in self.mz[:3]) + (", ..." if len(self.mz) > 3 else "")
+        return (f"ReducedCube({len(self.mz)} channels x {self.mask.shape[0]} x {self.mask.shape[1]} "
+                f"({int(self.mask.sum())} measured), m/z [{mz}], method={self.method!r}{where})")
+
+    def to_anndata(self, path: str | os.PathLike | None = None, overwrite: bool = False) -> Any:
         """The measured pixels as an AnnData (pixels x ions), written to ``path`` (.h5ad) if given.
 
         ``X`` is float32 (n_pixels, C); ``obsm["spatial"]`` holds (x, y) = (column, row) per pixel
-        (the scverse convention); ``var["mz"]`` the channel m/z and ``var["score"]`` the selection
-        score; ``uns["ionmorph"]`` the method and raster shape.
+        (the scverse convention); ``obs`` the raster ``row``/``col`` and, for a file source, the
+        original imzML ``x``/``y``; ``var["mz"]`` the channel m/z and ``var["score"]`` the selection
+        score; ``uns["ionmorph"]`` the method, raster shape, source file, ppm and pixel size (um;
+        absent entries when unknown).
         """
         try:
             import anndata as ad
@@ -78,11 +98,15 @@ class ReducedCube:
         var = pd.DataFrame({"mz": self.mz, "score": self.scores},
                            index=[f"{m:.5f}" for m in self.mz])
         obs = pd.DataFrame({"row": rows, "col": cols}, index=[f"{r}_{c}" for r, c in zip(rows, cols)])
+        if self.origin is not None:
+            obs["x"], obs["y"] = cols + int(self.origin[0]), rows + int(self.origin[1])
         adata = ad.AnnData(X=np.ascontiguousarray(self.cube[:, rows, cols].T, dtype=np.float32), obs=obs, var=var)
         adata.obsm["spatial"] = np.stack([cols, rows], axis=1).astype(np.float64)
-        adata.uns["ionmorph"] = {"method": self.method, "shape": list(self.mask.shape)}
+        meta = {"method": self.method, "shape": list(self.mask.shape), "source": self.source, "ppm": self.ppm,
+                "pixel_size_um": None if self.pixel_size_um is None else list(self.pixel_size_um)}
+        adata.uns["ionmorph"] = {k: v for k, v in meta.items() if v is not None}
         if path is not None:
-            path = Path(path)
+            path = check_output(path, force=overwrite)       # an existing file needs overwrite=True
             with atomic_path(path) as tmp:
                 adata.write_h5ad(tmp)
         return adata
@@ -161,9 +185,11 @@ def reduce(data: Any, n_channels: int | None = 32, method: str = "ionmorphnet", 
     method : {"ionmorphnet", "random", "intensity", "all"}
         How candidates are scored (module docstring).
     candidates : sequence of float, optional
-        Candidate m/z (default: :func:`ionmorph.candidates.candidate_mz` of the data).
+        Candidate m/z (default: every channel of a peak list, else the mean-spectrum peaks;
+        :func:`ionmorph.candidates.find_candidates`). A warning says when ``n_channels`` exceeds them.
     ppm : float, optional
-        Ion-image window half-width (default :data:`ionmorph.msi.DEFAULT_PPM`).
+        Ion-image window half-width (default: estimated from the mean spectrum's peak widths, else
+        :data:`ionmorph.msi.DEFAULT_PPM`; :func:`ionmorph.candidates.find_candidates`).
     mz, mask : optional
         The m/z of each image and the raster mask, for a stack ``data``.
     model : str, path or IonMorphNet
@@ -179,7 +205,12 @@ def reduce(data: Any, n_channels: int | None = 32, method: str = "ionmorphnet", 
     -------
     ReducedCube
     """
-    images, all_mz, raster = _candidate_images(data, candidates, ppm, mz, mask, progress)
+    from .pick import warn_budget, warn_small_raster
+
+    images, all_mz, raster, meta = _candidate_images(data, candidates, ppm, mz, mask, progress)
+    warn_small_raster(raster, raster.shape, meta.get("source") or "ion-image stack")
+    if method != "all":
+        warn_budget(n_channels, len(all_mz), "n_channels")
     scores = channel_scores(images, all_mz, raster, method, model=model, seed=seed, informative=informative,
                             progress=progress)
     n = None if method == "all" else n_channels
@@ -187,13 +218,13 @@ def reduce(data: Any, n_channels: int | None = 32, method: str = "ionmorphnet", 
         keep = select_channels(scores, all_mz, n)
     else:
         keep = select_channels(scores, all_mz, n, image_similarity(images, raster), max_similarity)
-    return ReducedCube(cube=images[keep], mz=all_mz[keep], mask=raster, scores=scores[keep], method=method)
+    return ReducedCube(cube=images[keep], mz=all_mz[keep], mask=raster, scores=scores[keep], method=method, **meta)
 
 
 def _candidate_images(data: Any, candidates: Sequence[float] | np.ndarray | None, ppm: float | None,
                       mz: Sequence[float] | np.ndarray | None, mask: np.ndarray | None,
-                      progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(images (n, H, W) float32, m/z (n,), mask (H, W)) of the candidates of ``data``."""
+                      progress: bool) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """(images (n, H, W) float32, m/z (n,), mask (H, W), ReducedCube metadata) of the candidates of ``data``."""
     if isinstance(data, np.ndarray):
         if data.ndim != 3:
             raise InputError(f"an ion-image stack must be (n, H, W), got shape {data.shape}")
@@ -202,13 +233,17 @@ def _candidate_images(data: Any, candidates: Sequence[float] | np.ndarray | None
         raster = np.ones(data.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
         if raster.shape != data.shape[1:]:
             raise InputError(f"mask shape {raster.shape} does not match the stack's raster {data.shape[1:]}")
-        return np.asarray(data, dtype=np.float32), np.asarray(mz, dtype=np.float64), raster
-    from .candidates import candidate_mz
-    from .msi import DEFAULT_PPM, open_msi
+        return np.asarray(data, dtype=np.float32), np.asarray(mz, dtype=np.float64), raster, {}
+    from .candidates import find_candidates
+    from .metadata import read_acquisition_info
+    from .msi import open_msi
 
     msi = open_msi(data) if isinstance(data, (str, os.PathLike)) else data
-    cands = candidate_mz(msi) if candidates is None else candidate_mz(msi, mz=candidates)
-    if len(cands) == 0:
+    found = find_candidates(msi, candidates, ppm)
+    if len(found) == 0:
         raise InputError(f"{msi.path}: no candidate m/z to reduce")
-    images = msi.ion_images(cands, ppm=DEFAULT_PPM if ppm is None else ppm, progress=progress)
-    return images, cands, msi.mask
+    images = msi.ion_images(found.mz, ppm=found.ppm, progress=progress)
+    origin = tuple(int(v) for v in msi.xy.min(axis=0))
+    meta = {"source": str(msi.path), "ppm": found.ppm, "origin": origin,
+            "pixel_size_um": read_acquisition_info(msi.path).pixel_size_um}
+    return images, found.mz, msi.mask, meta

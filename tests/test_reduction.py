@@ -65,6 +65,16 @@ def test_reduce_reads_an_imzml_file_and_exports_anndata(tmp_path):
     np.testing.assert_array_equal(back.obsm["spatial"], np.stack([c, r], axis=1))
     np.testing.assert_allclose(back.X, red.cube[:, r, c].T)
     assert adata.uns["ionmorph"]["method"] == "intensity"
+    from ionmorph.msi import open_msi
+
+    data = open_msi(slide.imzml)
+    xy = {(int(x), int(y)) for x, y in data.xy}
+    assert set(zip(back.obs["x"].astype(int), back.obs["y"].astype(int))) == xy      # original imzML x/y
+    meta = back.uns["ionmorph"]
+    assert meta["source"] == str(slide.imzml) and float(meta["ppm"]) == 10.0
+    assert "ReducedCube(4 channels x 6 x 7" in repr(red) and len(repr(red)) < 200
+    with pytest.warns(UserWarning, match="n_channels=50 asks for more than"):
+        reduce(slide.imzml, 50, "intensity", candidates=MZ, ppm=10)
 
 
 def test_ionmorphnet_selection_uses_pick_peaks_scores(tmp_path):
