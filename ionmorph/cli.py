@@ -24,7 +24,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, prog: str = "ionmorph",
                  description: str | None = None) -> argparse.ArgumentParser:
     """Build the argument parser from the command modules."""
+    from . import __version__
+
     parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"{prog} (ionmorph) {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in modules:
         importlib.import_module(name).add_cli(sub)

@@ -59,3 +59,16 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.imzML")]) == 2
     err = capsys.readouterr().err
     assert "missing.imzML: file not found" in err and err.count("\n") == 1
+
+
+def test_version_flags_and_python_m_tumor3d(capsys):
+    import subprocess
+    import sys
+
+    from ionmorph import __version__
+
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert __version__ in capsys.readouterr().out
+    out = subprocess.run([sys.executable, "-m", "tumor3d", "--version"], capture_output=True, text=True, check=True)
+    assert out.stdout.startswith("tumor3d") and __version__ in out.stdout
