@@ -297,6 +297,8 @@ class _Parser:
             if not self.root_seen:
                 raise MSIFormatError(self.path, f"not an XML file, so not imzML ({exc})") from None
             raise MSIFormatError(self.path, f"malformed XML: {exc}") from None
+        except MSIFormatError:  # raised by a handler (a ValueError too): already names the problem
+            raise
         except LookupError as exc:
             if type(exc) is not LookupError:  # an IndexError or KeyError is a bug, not an encoding
                 raise
