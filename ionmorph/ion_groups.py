@@ -38,6 +38,8 @@ MIN_TOLERANCE_DA = 0.005
 MIN_CORRELATION = 0.7
 #: Longest side (cells) of an ion-image thumbnail.
 THUMBNAIL_SIZE = 64
+#: Working pixels (float64) of one block of images in :func:`thumbnails` (32 MiB).
+THUMBNAIL_BLOCK_PIXELS = 4 * 2**20
 
 
 def mass_pairs(mz: np.ndarray, ppm: float) -> list[tuple[int, int, str]]:
@@ -62,21 +64,28 @@ def thumbnails(images: np.ndarray, mask: np.ndarray | None = None, size: int = T
     """Block means of each image over its measured pixels, flattened; float64 (n, cells).
 
     Blocks are f x f pixels with f = ceil(longest side / ``size``) (f = 1 keeps every pixel);
-    only blocks holding a measured pixel are kept, in the same order for every image.
+    only blocks holding a measured pixel are kept, in the same order for every image. Images are
+    reduced a few at a time (at most :data:`THUMBNAIL_BLOCK_PIXELS` float64 working pixels), so
+    memory stays bounded on large rasters.
     """
-    stack = np.asarray(images, dtype=np.float64)
-    n, h, w = stack.shape
+    n, h, w = np.shape(images)
     measured = np.ones((h, w), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     f = max(1, math.ceil(max(h, w) / size))
     hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
-    padded = np.zeros((n, hp, wp))
-    padded[:, :h, :w] = stack * measured
     count = np.zeros((hp, wp))
     count[:h, :w] = measured
-    sums = padded.reshape(n, hp // f, f, wp // f, f).sum(axis=(2, 4)).reshape(n, -1)
     cells = count.reshape(hp // f, f, wp // f, f).sum(axis=(1, 3)).ravel()
     keep = cells > 0
-    return sums[:, keep] / cells[keep]
+    out = np.empty((n, int(keep.sum())))
+    step = max(1, THUMBNAIL_BLOCK_PIXELS // (hp * wp))
+    padded = np.zeros((min(n, step), hp, wp))
+    for start in range(0, n, step):
+        chunk = np.asarray(images[start:start + step], dtype=np.float64)
+        k = len(chunk)
+        np.multiply(chunk, measured, out=padded[:k, :h, :w])
+        sums = padded[:k].reshape(k, hp // f, f, wp // f, f).sum(axis=(2, 4)).reshape(k, -1)
+        out[start:start + k] = sums[:, keep] / cells[keep]
+    return out
 
 
 def correlation(a: np.ndarray, b: np.ndarray) -> float:

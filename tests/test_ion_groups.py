@@ -39,3 +39,14 @@ def test_groups_need_matching_images_and_follow_isotope_chains():
     np.testing.assert_allclose(isotope_of[:3], [np.nan, 400.0, 400.0])
     assert np.isnan(isotope_of[3:]).all()
     assert correlation(np.ones(5), np.arange(5.0)) == 0.0
+
+
+def test_thumbnails_do_not_depend_on_the_block_size(monkeypatch):
+    import ionmorph.ion_groups as ion_groups
+
+    rng = np.random.default_rng(3)
+    images, mask = rng.random((9, 70, 50)).astype(np.float32), rng.random((70, 50)) > 0.3
+    whole = thumbnails(images, mask, size=16)
+    monkeypatch.setattr(ion_groups, "THUMBNAIL_BLOCK_PIXELS", 2 * 70 * 50)        # two images per block
+    np.testing.assert_array_equal(thumbnails(images, mask, size=16), whole)
+    assert whole.shape == (9, 14 * 10)                                              # 5 x 5 blocks
