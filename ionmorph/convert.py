@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from .errors import WeightsError
+from .fileio import check_output
 from .labels import CLASSES
 
 #: Keys of the published checkpoint dict.
@@ -92,7 +93,7 @@ def read_checkpoint(ckpt_path: str | os.PathLike, trusted: bool = False) -> dict
 
 def convert_checkpoint(ckpt_path: str | os.PathLike, run_meta_path: str | os.PathLike | None,
                        out_dir: str | os.PathLike, *, trusted: bool = False, dtype: str | None = "float16",
-                       version: str = "published") -> Path:
+                       version: str = "published", overwrite: bool = False) -> Path:
     """Convert a published checkpoint into a weights folder loadable by :meth:`IonMorphNet.from_pretrained`.
 
     Parameters
@@ -109,6 +110,8 @@ def convert_checkpoint(ckpt_path: str | os.PathLike, run_meta_path: str | os.Pat
         Storage type of the weights.
     version : str
         Version recorded in config.json.
+    overwrite : bool
+        Replace an existing, non-empty ``out_dir`` (never one that holds the checkpoint).
 
     Returns
     -------
@@ -122,6 +125,7 @@ def convert_checkpoint(ckpt_path: str | os.PathLike, run_meta_path: str | os.Pat
     from .preprocessing import PreprocessConfig
 
     path = Path(ckpt_path)
+    check_output(out_dir, [path, run_meta_path], force=overwrite, folder=True)
     ckpt = read_checkpoint(path, trusted)
     meta: dict[str, Any] = {}
     if run_meta_path is not None:
@@ -156,12 +160,13 @@ def convert_checkpoint(ckpt_path: str | os.PathLike, run_meta_path: str | os.Pat
             if fc + suffix in state:
                 state[fc + suffix] = state[fc + suffix][perm]
     load_strict(model.backbone, state, path)
-    return model.save_pretrained(out_dir, dtype=dtype)
+    return model.save_pretrained(out_dir, dtype=dtype, overwrite=overwrite)
 
 
 def _cmd(args: argparse.Namespace) -> int:
     out = convert_checkpoint(args.checkpoint, args.run_meta, args.out_dir, trusted=args.trust,
-                             dtype=None if args.dtype == "keep" else args.dtype, version=args.version)
+                             dtype=None if args.dtype == "keep" else args.dtype, version=args.version,
+                             overwrite=args.force)
     print(f"wrote {out}")
     return 0
 
@@ -178,4 +183,6 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--version", default="published", help="version recorded in config.json")
     p.add_argument("--trust", action="store_true",
                    help="allow full unpickling when a weights-only load refuses the file (only for trusted files)")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing, non-empty OUT_DIR (never the folder holding the checkpoint)")
     p.set_defaults(func=_cmd)

@@ -117,10 +117,13 @@ def ion_image_grid(images: np.ndarray, titles: Sequence[str] | None = None, mask
 #: Metadata key per format under which saved figures carry :data:`FIGURE_MARK` (so a rerun may replace them).
 _MARK_KEYS = {"png": "Software", "pdf": "Creator", "svg": "Creator", "eps": "Creator", "ps": "Creator"}
 FIGURE_MARK = "ionmorph"
+#: How each format stores that metadata entry (matplotlib's writers).
+_MARK_BYTES = (b"tEXtSoftware\x00" + FIGURE_MARK.encode(), b"/Creator (" + FIGURE_MARK.encode() + b")",
+               b"<dc:title>" + FIGURE_MARK.encode() + b"</dc:title>", b"%%Creator: " + FIGURE_MARK.encode())
 
 
 def is_ionmorph_figure(path: Path) -> bool:
-    """True for a figure file that :func:`save_figure` wrote (its metadata carries :data:`FIGURE_MARK`)."""
+    """True for a figure file that :func:`save_figure` wrote (its metadata names :data:`FIGURE_MARK`)."""
     try:
         with open(path, "rb") as fh:
             head = fh.read(1 << 16)
@@ -128,7 +131,7 @@ def is_ionmorph_figure(path: Path) -> bool:
             tail = fh.read()
     except OSError:
         return False
-    return FIGURE_MARK.encode() in head + tail
+    return any(mark in head or mark in tail for mark in _MARK_BYTES)
 
 
 def save_figure(fig, path: str | os.PathLike, dpi: int = 120, *, inputs: Sequence[str | os.PathLike] = (),

@@ -28,8 +28,14 @@ def _cohort(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a Tumor3DNet on every slide of a cohort; optionally report grouped-CV numbers first."""
+    from ionmorph.fileio import check_output
+    from ionmorph.hub import is_weights_folder
+
+    from .model import Tumor3DNet
     from .train import MethodSpec, cross_validate, model_card, prepare_task, summarise, train_final
 
+    check_output(args.out, [args.cohort], force=args.force, folder=True,
+                 owned=lambda p: is_weights_folder(p, Tumor3DNet.family))
     cohort = _cohort(args)
     data = prepare_task(cohort, cache_dir=Path(args.work) / "cache", model=args.ionmorphnet,
                         selections=(args.selection,), progress=True)
@@ -41,37 +47,45 @@ def cmd_train(args: argparse.Namespace) -> int:
         cv = summarise(cross_validate(data, (spec,), k=args.folds, train=cfg, progress=True))
         print(json.dumps({k: v for k, v in cv.items() if not k.endswith("folds")}))
     model = train_final(data, cfg, selection=args.selection, progress=True)
-    out = model.save_pretrained(args.out, card=model_card(model, cohort.task, data, cv), dtype="float32")
+    out = model.save_pretrained(args.out, card=model_card(model, cohort.task, data, cv), dtype="float32",
+                               overwrite=args.force)
     print(f"saved {out}")
     return 0
 
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tumour-probability map and slide call of one imzML file."""
-    from ionmorph.plotting import save_figure
+    from ionmorph.fileio import check_output
+    from ionmorph.plotting import is_ionmorph_figure, save_figure
 
     from .cohort import crop_to_raster
     from .model import Tumor3DNet
     from .slide import predict_slide, probability_figure
 
+    if args.output:
+        check_output(args.output, [args.imzml, args.mask], force=args.force, owned=is_ionmorph_figure)
     model = Tumor3DNet.from_pretrained(args.model)
     region = np.load(args.mask) > 0 if args.mask else None
     pred = predict_slide(model, args.imzml, region)
     print(json.dumps({"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4)}))
     if args.output:
         annotation = crop_to_raster(np.load(args.mask), pred.prob.shape, pred.origin, args.mask) if args.mask else None
-        save_figure(probability_figure(pred.prob, annotation, Path(args.imzml).stem), args.output)
+        save_figure(probability_figure(pred.prob, annotation, Path(args.imzml).stem), args.output,
+                    inputs=[args.imzml, args.mask], overwrite=args.force)
     return 0
 
 
 def cmd_explain(args: argparse.Namespace) -> int:
     """Rank a model's channels by tumour attribution on a cohort's tumour patches."""
+    from ionmorph.fileio import check_output
+
     from .cohort import crop_to_raster, load_cohort
-    from .explain import explain, precision_at_k
+    from .explain import explain, is_attribution_table, precision_at_k
     from .model import Tumor3DNet
     from .patches import extract_patches, sample_centres
     from .slide import read_channels
 
+    check_output(args.output, force=args.force, owned=is_attribution_table)
     cohort = load_cohort(args.cohort)
     model = Tumor3DNet.from_pretrained(args.model)
     cfg, patches = model.config, []
@@ -82,13 +96,18 @@ def cmd_explain(args: argparse.Namespace) -> int:
                                     max_per_class=args.max_patches, seed=i)
         patches.append(extract_patches(cube, centres, cfg.patch))
     table = explain(model, np.concatenate(patches))
-    table.to_csv(args.output)
+    table.to_csv(args.output, overwrite=args.force)
     for m, a in zip(table.mz[:args.k], table.attribution[:args.k]):
         print(f"{m:.4f}\t{a:+.4g}")
     if cohort.markers.size:
         print(f"precision@{args.k} vs true tumour-marking ions: "
               f"{precision_at_k(table.mz, cohort.markers, args.k, cohort.ppm):.3f}")
     return 0
+
+
+def _force(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output that tumor3d did not write (never an input file)")
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
@@ -109,6 +128,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
     p.add_argument("--folds", type=int, default=0, help="also report patient-grouped k-fold CV (0: skip)")
     p.add_argument("--seed", type=int, default=0)
+    _force(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="tumour-probability map and slide call of an imzML file")
@@ -116,6 +136,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", help="annotation or region mask (.npy); nonzero pixels are predicted")
     p.add_argument("--model", default=DEFAULT_TUMOR_MODEL)
     p.add_argument("-o", "--output", help="probability-map figure (.png)")
+    _force(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="rank a model's m/z channels by tumour attribution")
@@ -125,6 +146,7 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-k", type=int, default=10)
     p.add_argument("--stride", type=int, default=2)
     p.add_argument("--max-patches", type=int, default=300, help="tumour patches per slide")
+    _force(p)
     p.set_defaults(func=cmd_explain)
 
 

@@ -22,13 +22,21 @@ class Attribution:
     mz: np.ndarray
     attribution: np.ndarray
 
-    def to_csv(self, path) -> None:
-        """Write ``rank,mz,attribution`` (atomic)."""
-        from ionmorph.fileio import atomic_write_text
+    def to_csv(self, path, overwrite: bool = False) -> None:
+        """Write ``rank,mz,attribution`` (atomic); an existing file that is not such a table needs ``overwrite``."""
+        from ionmorph.fileio import atomic_write_text, check_output
 
+        check_output(path, force=overwrite, owned=is_attribution_table)
         lines = ["rank,mz,attribution"] + [f"{i + 1},{m:.5f},{a:.6g}"
                                              for i, (m, a) in enumerate(zip(self.mz, self.attribution))]
         atomic_write_text(path, "\n".join(lines) + "\n")
+
+
+def is_attribution_table(path) -> bool:
+    """True for a CSV written by :meth:`AttributionTable.to_csv` (``tumor3d explain`` may replace it)."""
+    from ionmorph.fileio import csv_columns
+
+    return csv_columns(path) == ["rank", "mz", "attribution"]
 
 
 def integrated_gradients(model, patches: np.ndarray, target: int = -1, steps: int = 24,

@@ -11,9 +11,16 @@ from .spectra import MODES
 
 def _simulate(args: argparse.Namespace) -> int:
     """Simulate one section; write its imzML (or the public layout) and a label CSV beside it."""
+    from ..fileio import check_output
     from ..labels import write_label_csv
     from .section import simulate_section
 
+    target = Path(args.public) / f"{Path(args.out).stem}.imzML" if args.public else Path(args.out)
+    outputs = [target, target.with_suffix(".ibd"), target.with_suffix(".labels.csv")]
+    if args.public:
+        outputs.append(Path(args.public) / "masks" / f"{target.stem}_mask.npy")
+    for path in outputs:
+        check_output(path, force=args.force)
     sec = simulate_section(args.seed, family=args.family, instrument=args.instrument,
                            shape=tuple(args.shape) if args.shape else None, n_ions=args.n_ions)
     out = Path(args.out)
@@ -30,8 +37,11 @@ def _simulate(args: argparse.Namespace) -> int:
 
 def _corpus(args: argparse.Namespace) -> int:
     """Build a labelled corpus."""
+    from ..fileio import check_output
     from .corpus import build_corpus
 
+    check_output(args.out_dir, force=args.force, folder=True,     # an earlier corpus is resumed
+                 owned=lambda p: (p / "corpus.json").is_file() or (p / "labels").is_dir())
     out = build_corpus(args.out_dir, args.n_sections, families=args.families, instruments=args.instruments,
                        seed=args.seed, workers=args.workers, modes=args.modes,
                        shape_range=tuple(args.shape_range))
@@ -52,6 +62,7 @@ def add_cli(subparsers) -> None:
     sim.add_argument("--mode", choices=MODES, help="storage mode (default: the instrument's)")
     sim.add_argument("--public", metavar="GROUP_DIR",
                      help="write <GROUP_DIR>/<name>.imzML and <GROUP_DIR>/masks/<name>_mask.npy instead")
+    sim.add_argument("--force", action="store_true", help="replace existing output files")
     sim.set_defaults(func=_simulate)
 
     cor = subparsers.add_parser("corpus", help="simulate a labelled training corpus")
@@ -63,4 +74,6 @@ def add_cli(subparsers) -> None:
     cor.add_argument("--shape-range", type=int, nargs=2, default=(40, 300), metavar=("MIN", "MAX"))
     cor.add_argument("--seed", type=int, default=0)
     cor.add_argument("--workers", type=int, default=1)
+    cor.add_argument("--force", action="store_true",
+                     help="write into an existing folder that is not a corpus (an earlier corpus is resumed)")
     cor.set_defaults(func=_corpus)
