@@ -92,6 +92,36 @@ def _have_onnxruntime() -> bool:
     return importlib.util.find_spec("onnxruntime") is not None
 
 
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+
+def check_device(device: Any = None) -> str:
+    """:func:`device_name` of ``device``, refused in one line when this machine cannot run on it.
+
+    Raises
+    ------
+    InputError
+        An unknown device type, or a GPU device on a machine (or torch build) without one.
+    """
+    name = device_name(device)
+    kind, _, index = name.partition(":")
+    if kind not in _DEVICE_TYPES or (index and not index.isdigit()):
+        raise InputError(f"unknown device {name!r}; use cpu, cuda or cuda:N (or leave --device out)")
+    if kind in ("cpu", "meta"):
+        return name
+    if kind == "cuda" and not _may_have_gpu():
+        raise InputError(f"device {name!r}: this machine has no GPU driver; use --device cpu (or leave it out)")
+    import torch
+
+    backend = getattr(torch, kind, None) if kind != "mps" else getattr(torch.backends, "mps", None)
+    if backend is None or not backend.is_available():
+        raise InputError(f"device {name!r} is not available to torch {torch.__version__} here; use --device cpu "
+                         "(for NVIDIA GPUs install a CUDA build of torch)")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise InputError(f"device {name!r}: torch sees {torch.cuda.device_count()} GPU(s), numbered from 0")
+    return name
+
+
 def _check_batch_size(batch_size: Any) -> None:
     if not (isinstance(batch_size, int) and batch_size >= 1):
         raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
@@ -108,6 +138,8 @@ def resolve_backend(backend: str, device: Any) -> str:
         raise InputError(f"unknown inference backend {backend!r}; choose 'auto' or one of {', '.join(BACKENDS)}")
     if backend == "onnx" and not on_cpu:
         raise InputError(f"the onnx backend runs on the CPU only, not on {device}")
+    if backend == "onnx" and not _have_onnxruntime():
+        raise InputError("the onnx backend needs onnxruntime: pip install onnxruntime (or use --backend auto)")
     return backend
 
 
@@ -294,7 +326,7 @@ def get_classifier(model: Any = "ionmorphnet-convnextv2-tiny", revision: str | N
     it has a current one (:class:`OnnxClassifier`, no torch); everything else gets a
     :class:`Classifier`.
     """
-    dev = device_name(device)
+    dev = check_device(device)
     key = str(model) if isinstance(model, (str, os.PathLike)) else model
     return _cached(key, revision, dev, resolve_backend(backend, dev), int(batch_size))
 

@@ -28,6 +28,9 @@ def pick_options(args: argparse.Namespace) -> dict:
 
 def _run(args: argparse.Namespace, picked_only: bool) -> int:
     from .batch import is_batch, run_cli
+    from .inference import check_device, resolve_backend
+
+    resolve_backend(args.backend, check_device(args.device))  # one-line errors before any reading
 
     if is_batch(args.file):
         return run_cli(args, picked_only, pick_options(args))
