@@ -617,7 +617,7 @@ def plot(res: dict[str, Any], path: Path) -> Path:
     fig.legend(handles, labels, loc="lower center", ncol=5, fontsize=8, frameon=False)
     fig.suptitle(f"mSCF1 per group ({res['label']})")
     fig.tight_layout(rect=(0, 0.12, 1, 1))
-    out = save_figure(fig, path)
+    out = save_figure(fig, path, overwrite=True)   # the benchmark's own results
     plt.close(fig)
     return out
 

@@ -166,10 +166,12 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
         figures = {}
         index = None if folder.labelled else rd.sample_channels(folder.n_channels, grid_max)
         fig = rd.grid_figure(scored, index=index)
-        figures["grid"] = save_figure(fig, out_dir / f"{prefix}_{folder.name}_grid.png", dpi=90).name
+        figures["grid"] = save_figure(fig, out_dir / f"{prefix}_{folder.name}_grid.png", dpi=90,
+                                       overwrite=True).name
         if summary.get("agreement"):
             figures["confusion"] = save_figure(rd.confusion_figures(scored),
-                                               out_dir / f"{prefix}_{folder.name}_confusion.png").name
+                                               out_dir / f"{prefix}_{folder.name}_confusion.png",
+                                               overwrite=True).name
         summary["figures"] = figures
         summary["grid_channels"] = "all" if index is None else [int(i) for i in index]
         res["datasets"][folder.name] = summary

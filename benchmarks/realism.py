@@ -622,7 +622,7 @@ def side_by_side(t: Table, path: Path, seed: int, n: int = 16) -> Path:
         fig.colorbar(im, cax=fig.add_subplot(gs[2]), label="model input: preprocess(size=64), p99 of measured = 1")
     fig.suptitle("Real vs simulated ion images as the model sees them (64 x 64, aspect kept, zero padding; "
                  "unmeasured pixels are 0)")
-    out = save_figure(fig, path)
+    out = save_figure(fig, path, overwrite=True)   # the benchmark's own results
     return out
 
 
@@ -681,7 +681,7 @@ def discriminator_figure(t: Table, p: np.ndarray, pct: np.ndarray, path: Path, n
     ax.legend(fontsize=7, loc="upper left")
     fig.suptitle("CNN discriminator (leave one real dataset out): its most confident calls\n"
                  "(ranked by p(real) relative to the fold's held-out simulated images; title p = p(real))")
-    return save_figure(fig, path)
+    return save_figure(fig, path, overwrite=True)
 
 
 def stats_figure(t: Table, stats: dict[str, Any], path: Path) -> Path:
@@ -711,7 +711,7 @@ def stats_figure(t: Table, stats: dict[str, Any], path: Path) -> Path:
         ax.tick_params(labelsize=7)
     axes[0].legend(fontsize=7)
     fig.suptitle("Per-image statistics: empirical CDFs, real datasets vs the simulated pool (sorted by KS)")
-    return save_figure(fig, path)
+    return save_figure(fig, path, overwrite=True)
 
 
 # ----------------------------------------------------------------------------------------------- report
