@@ -47,3 +47,22 @@ def test_errors_are_one_line(tmp_path, capsys):
     (tmp_path / "cohort").mkdir()
     assert main(["explain", "--cohort", str(tmp_path / "cohort"), "--model", "x", "-o", "t.csv"]) == 2
     assert "patient id" in capsys.readouterr().err
+
+
+def test_predict_refuses_a_file_without_the_models_channels(tmp_path, capsys):
+    from pyimzml.ImzMLWriter import ImzMLWriter
+
+    cohort = write_toy_cohort(tmp_path / "cohort", n_patients=2, shape=(8, 8))
+    model = tmp_path / "model"
+    assert main(["train", "--cohort", str(cohort.root), "--out", str(model), "--work", str(tmp_path / "work"),
+                 "--selection", "intensity", "--channels", "5", "--patch", "3", "--epochs", "2",
+                 "--batch-size", "16"]) == 0
+    capsys.readouterr()
+    other = tmp_path / "other.imzML"                      # a 3 x 3 file at m/z the model never saw
+    with ImzMLWriter(str(other), mode="processed") as w:
+        for y in range(3):
+            for x in range(3):
+                w.addSpectrum(np.array([101.0, 202.0, 303.0]), np.array([5.0, 7.0, 9.0]), (x + 1, y + 1))
+    assert main(["predict", str(other), "--model", str(model)]) == 2
+    err = capsys.readouterr().err
+    assert "other.imzML" in err and "channels carry signal" in err and err.count("\n") == 1

@@ -1,6 +1,8 @@
 """Cohorts: the simulated tasks on ionmorph.synth, and loading real-layout cohorts."""
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 
@@ -14,18 +16,21 @@ def test_tasks_differ_in_family_and_instrument():
     assert len({t.family for t in TASKS.values()}) == len(TASKS) == len({t.instrument for t in TASKS.values()})
 
 
-def test_simulated_cohort_has_patients_markers_and_tumour_free_slides(tmp_path):
-    cohort = build_cohort("tumour-desi", tmp_path / "c", n_patients=2, shape=(24, 24), seed=1)
-    assert [s.patient for s in cohort.slides] == ["P00", "P00", "P01", "P01"]
+def test_simulated_cohort_has_patients_markers_and_three_slide_kinds(tmp_path):
+    cohort = build_cohort("tumour-desi", tmp_path / "c", n_patients=2, shape=(40, 40), seed=1)
+    assert [s.patient for s in cohort.slides] == ["P00"] * 3 + ["P01"] * 3
     anns = [s.annotation() for s in cohort.slides]
-    assert all(a.shape == (24, 24) for a in anns)
-    assert [bool((a == 2).any()) for a in anns] == [True, False, True, False]
+    assert all(a.shape == (40, 40) for a in anns)
+    tumour = [(a == 2).sum() / max((a > 0).sum(), 1) for a in anns]
+    assert tumour[0] > tumour[1] > 0 and tumour[2] == 0 and tumour[3] > tumour[4] > 0 and tumour[5] == 0
     assert all((a == 1).any() for a in anns)
     assert cohort.markers.size and np.all(np.diff(cohort.markers) >= 0)
     back = load_cohort(cohort.root)
     assert back.patients == cohort.patients and back.task == "tumour-desi" and back.ppm == cohort.ppm
     np.testing.assert_allclose(back.markers, cohort.markers)
-    again = build_cohort("tumour-desi", tmp_path / "c", n_patients=2, shape=(24, 24), seed=1)
+    meta = json.loads((cohort.root / "cohort.json").read_text())
+    assert all(meta["knobs"].values()) and [r["kind"] for r in meta["slides"][:3]] == ["tumour", "small", "free"]
+    again = build_cohort("tumour-desi", tmp_path / "c", n_patients=2, shape=(40, 40), seed=1)
     np.testing.assert_array_equal(again.slides[0].annotation(), anns[0])
 
 

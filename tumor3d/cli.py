@@ -67,7 +67,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = Tumor3DNet.from_pretrained(args.model)
     region = np.load(args.mask) > 0 if args.mask else None
     pred = predict_slide(model, args.imzml, region)
-    print(json.dumps({"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4)}))
+    for warning in pred.domain.warnings:
+        print(f"tumor3d: WARNING: {args.imzml}: {warning}; the call may not be trustworthy", file=sys.stderr)
+    print(json.dumps({"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4),
+                      "channels_found": f"{pred.domain.found}/{pred.domain.total}",
+                      "warnings": list(pred.domain.warnings)}))
     if args.output:
         annotation = crop_to_raster(np.load(args.mask), pred.prob.shape, pred.origin, args.mask) if args.mask else None
         save_figure(probability_figure(pred.prob, annotation, Path(args.imzml).stem), args.output,

@@ -9,10 +9,13 @@ On disk a cohort is the public layout (SPEC 6) plus a ``cohort.json``::
 A real cohort in the public layout needs a patient id per slide: a ``cohort.json`` or a
 ``patients.csv`` with the columns ``slide,patient``.
 
-Simulated tasks (:data:`TASKS`) differ in tissue family and instrument. Every patient shares one
-ion panel (so the same ions mark tumour in every patient) and draws its own global intensity
-scale, mass-calibration offset, tissue composition and tumour fraction; each patient has one
-tumour-bearing slide and one tumour-free slide, so slide-level calls have both answers.
+Simulated tasks (:data:`TASKS`) differ in tissue family and instrument. A task's patients share
+one ion panel and one set of tumour markers (:func:`tumor3d.realism.draw_markers`); everything that
+makes real cohorts hard is drawn per patient and per slide with the knobs of
+:class:`tumor3d.realism.Knobs` (marker fold changes, patient-specific expression, subclones,
+morphology, batch effects, healthy-tissue variation, coarse annotations). Each patient has three
+slides (:data:`tumor3d.realism.SLIDE_KINDS`): tumour-bearing, a small lesion, and tumour-free, so
+the slide-level call is a real test.
 """
 from __future__ import annotations
 
@@ -28,6 +31,8 @@ import numpy as np
 from ionmorph.errors import InputError, MSIFormatError
 from ionmorph.fileio import atomic_write_text
 
+from .realism import SLIDE_KINDS, Knobs, draw_markers, draw_patient, simulate_slide
+
 CLASSES = ("background", "healthy", "tumour")
 TUMOUR_TYPES = ("tumour", "necrosis")
 
@@ -40,12 +45,10 @@ class TaskSpec:
     family: str
     instrument: str
     ppm: float
-    n_patients: int = 8
-    shape: tuple[int, int] = (48, 48)
+    n_patients: int = 12
+    shape: tuple[int, int] = (96, 96)
     n_ions: int = 150
     mode: str | None = None            # None: the instrument's default storage mode
-    tumour_fraction: tuple[float, float] = (0.15, 0.4)
-    intensity_sd: float = 0.35
     mz_shift_sd_ppm: float = 2.0
 
 
@@ -85,6 +88,8 @@ class Cohort:
     ppm: float
     classes: tuple[str, ...] = CLASSES
     markers: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    meta: dict = field(default_factory=dict)
+    slide_meta: dict = field(default_factory=dict)
 
     @property
     def patients(self) -> list[str]:
@@ -94,8 +99,9 @@ class Cohort:
     def save(self) -> Path:
         """Write ``cohort.json`` (atomic) and return its path."""
         doc = {"task": self.task, "ppm": self.ppm, "classes": list(self.classes),
-               "markers": [float(m) for m in self.markers],
-               "slides": [{"name": s.name, "patient": s.patient} for s in self.slides]}
+               "markers": [float(m) for m in self.markers], **self.meta,
+               "slides": [{"name": s.name, "patient": s.patient, **self.slide_meta.get(s.name, {})}
+                          for s in self.slides]}
         return atomic_write_text(self.root / "cohort.json", json.dumps(doc, indent=1))
 
 
@@ -139,8 +145,29 @@ def load_cohort(root: str | os.PathLike, *, ppm: float | None = None, task: str 
                   markers=np.asarray(meta.get("markers", []), dtype=np.float64))
 
 
+def cohort_design(spec: TaskSpec, n_patients: int, seed: int, knobs: Knobs):
+    """(panel, markers, patients) of a simulated cohort; deterministic from ``seed`` and the knobs."""
+    from ionmorph.synth import FAMILY_REGIONS, INSTRUMENT_PRESETS, make_panel
+
+    panel = make_panel(seed, spec.family, n_ions=spec.n_ions, mz_range=INSTRUMENT_PRESETS[spec.instrument].mz_range)
+    markers = draw_markers(seed, panel, knobs)
+    regions = tuple(r for r in FAMILY_REGIONS[spec.family] if r not in TUMOUR_TYPES)
+    patients = [draw_patient(seed, p, panel, markers, knobs, regions, spec.mz_shift_sd_ppm) for p in range(n_patients)]
+    return panel, markers, patients
+
+
+def simulate_cohort(spec: TaskSpec, n_patients: int, shape: tuple[int, int], seed: int, knobs: Knobs):
+    """Yield (slide name, patient name, kind, :class:`tumor3d.realism.SimSlide`) for every slide, in memory."""
+    _, markers, patients = cohort_design(spec, n_patients, seed, knobs)
+    for p, patient in enumerate(patients):
+        for s, kind in enumerate(SLIDE_KINDS):
+            yield (f"{patient.name}_S{s}", patient.name, kind,
+                   simulate_slide(spec.family, spec.instrument, shape, markers, patient, kind, seed, p, s, knobs))
+
+
 def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients: int | None = None,
-                 shape: Sequence[int] | None = None, seed: int = 0, progress: bool = False) -> Cohort:
+                 shape: Sequence[int] | None = None, seed: int = 0, knobs: Knobs = Knobs(),
+                 progress: bool = False) -> Cohort:
     """Simulate a tumour cohort (module docstring) into ``out_dir``; finished slides are kept.
 
     Parameters
@@ -148,42 +175,46 @@ def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients
     task : str or TaskSpec
         A name from :data:`TASKS` or a spec.
     out_dir : path
-        Output folder (the cohort layout).
+        Output folder (the cohort layout); one folder per knob setting (finished slides are reused).
     n_patients, shape : optional
         Override the task's cohort size and slide shape (e.g. tiny cohorts for tests).
     seed : int
-        Cohort seed: panel, patient draws and slides are deterministic from it.
+        Cohort seed: panel, markers, patient draws and slides are deterministic from it.
+    knobs : Knobs
+        The realism knobs (:mod:`tumor3d.realism`).
     """
     from tqdm.auto import tqdm
 
-    from ionmorph.synth import INSTRUMENT_PRESETS, make_panel, simulate_section
+    from ionmorph.fileio import atomic_path
 
-    spec = TASKS[task] if isinstance(task, str) else task
     if isinstance(task, str) and task not in TASKS:
         raise InputError(f"unknown task {task!r}; choose from {sorted(TASKS)}")
+    spec = TASKS[task] if isinstance(task, str) else task
     n = spec.n_patients if n_patients is None else n_patients
     shape = tuple(spec.shape if shape is None else shape)
     root = Path(out_dir)
-    rng = np.random.default_rng(seed)
-    panel = make_panel(seed, spec.family, n_ions=spec.n_ions, mz_range=INSTRUMENT_PRESETS[spec.instrument].mz_range)
-    slides, markers = [], np.zeros(0)
-    for p in tqdm(range(n), desc=f"cohort {spec.name}", disable=not progress):
-        patient = f"P{p:02d}"
-        knobs = {"intensity_scale": float(np.exp(rng.normal(0.0, spec.intensity_sd))),
-                 "mz_shift_ppm": float(rng.normal(0.0, spec.mz_shift_sd_ppm)),
-                 "composition": _composition(rng, spec.family)}
-        fractions = (float(rng.uniform(*spec.tumour_fraction)), 0.0)
-        for s, fraction in enumerate(fractions):
-            name = f"{patient}_S{s}"
-            slide = Slide(name, patient, root / f"{name}.imzML", root / "masks" / f"{name}_mask.npy")
-            sec = simulate_section(int(rng.integers(2**31)), family=spec.family, instrument=spec.instrument,
-                                   shape=shape, panel=panel, tumour_fraction=fraction, **knobs)
-            if not markers.size:
-                markers = marker_mz(sec.ions)
-            if not (slide.imzml.is_file() and slide.mask.is_file()):
-                sec.write_public(root, name, mode=spec.mode)
-            slides.append(slide)
-    cohort = Cohort(root=root, task=spec.name, slides=slides, ppm=spec.ppm, markers=markers)
+    panel, markers, patients = cohort_design(spec, n, seed, knobs)
+    slides, slide_meta = [], {}
+    for name, patient, kind, sim in tqdm(simulate_cohort(spec, n, shape, seed, knobs), total=n * len(SLIDE_KINDS),
+                                         desc=f"cohort {spec.name}", disable=not progress):
+        slide = Slide(name, patient, root / f"{name}.imzML", root / "masks" / f"{name}_mask.npy")
+        if not (slide.imzml.is_file() and slide.mask.is_file()):
+            sim.section.write_imzml(slide.imzml, mode=spec.mode)
+            with atomic_path(slide.mask) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, sim.annotation.astype(np.int32))
+        slides.append(slide)
+        slide_meta[name] = {"kind": kind, "truth_tumour_pixels": int(sim.truth.sum()),
+                            "annotated_tumour_pixels": int((sim.annotation == 2).sum())}
+    peaks = markers.peaks(panel)
+    meta = {"knobs": knobs.as_dict(),
+            "marker_log2_fc": {f"{panel[int(i)].mz:.5f}": float(fc / np.log(2))
+                               for i, fc in zip(markers.parents, markers.log_fc)},
+            "patients": {pt.name: {"morphology": pt.morphology, "intensity_scale": pt.intensity_scale,
+                                   "mz_shift_ppm": pt.mz_shift_ppm,
+                                   "markers_absent": int(np.sum(pt.log_fc == 0))} for pt in patients}}
+    cohort = Cohort(root=root, task=spec.name, slides=slides, ppm=spec.ppm,
+                    markers=np.sort(panel.mz[peaks]), meta=meta, slide_meta=slide_meta)
     cohort.save()
     return cohort
 
@@ -211,14 +242,3 @@ def crop_to_raster(annotation: np.ndarray, shape: Sequence[int], origin: Sequenc
                          f"{(h, w)} at offset {(r0, c0)}")
     return ann[r0:r0 + h, c0:c0 + w]
 
-
-def marker_mz(ions) -> np.ndarray:
-    """Sorted m/z of the ions of a simulated section that mark tumour."""
-    return np.sort(np.asarray([ion.mz for ion in ions if ion.marks_tumour], dtype=np.float64))
-
-
-def _composition(rng: np.random.Generator, family: str) -> dict[str, float]:
-    """A patient's tissue composition: log-normal relative weights of the family's non-tumour regions."""
-    from ionmorph.synth import FAMILY_REGIONS
-
-    return {r: float(np.exp(rng.normal(0.0, 0.4))) for r in FAMILY_REGIONS[family] if r not in TUMOUR_TYPES}

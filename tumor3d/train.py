@@ -1,11 +1,24 @@
 """One harness that prepares a cohort, trains every method and scores it by patient-grouped CV.
 
 Steps: :func:`prepare_task` extracts every slide's candidate ion images and TIC once (on-disk
-cache) and scores the candidates for each channel-selection method (label-free scores averaged
-over slides); :func:`run_fold` trains one method (:data:`METHODS`) on the training patients'
-patches and predicts every annotated pixel of the test slides (patch level) and the slide calls
-(slide level, :func:`tumor3d.slide.slide_call`); :func:`cross_validate` loops over folds;
-:func:`train_final` trains the shipped 3D CNN on every slide.
+cache) and scores the candidates for each label-free channel-selection method (scores averaged
+over slides; IonMorphNet through :func:`ionmorph.pick_peaks` with the default weights);
+:func:`run_fold` trains one method (:data:`METHODS`) on the training patients' patches and
+predicts every annotated pixel of the test slides (patch level) and the slide calls (slide level,
+:func:`tumor3d.slide.slide_call`); :func:`cross_validate` loops over folds; :func:`train_final`
+trains the shipped 3D CNN on every slide.
+
+Fair training (the same for every method): one per-pixel normalisation
+(:func:`tumor3d.patches.normalise_cube`, TIC); the same folds; the same class-balanced training
+patches. Networks draw class-balanced batches, are augmented with flips, rot90 and intensity
+jitter, and stop early on inner validation patients taken from the training patients (never the
+test fold); the best validation epoch is kept and the curves are recorded. The scikit-learn
+baselines need no stopping rule and train on all training patients.
+
+Selections: label-free ``ionmorphnet`` (the method under test), ``random``, ``intensity``;
+ablations ``ionmorphnet-tissue`` (without the off-sample class), ``ionmorphnet-diverse``
+(IonMorphNet scores with a diversity rule, :func:`diverse_channels`) and ``supervised`` (candidates
+ranked by the training folds' labels inside the CV, :func:`supervised_scores`).
 """
 from __future__ import annotations
 
@@ -17,6 +30,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ionmorph.errors import InputError
 from ionmorph.labels import DEFAULT_INFORMATIVE
 from ionmorph.pick import DEFAULT_MODEL
 from ionmorph.reduction import TISSUE_INFORMATIVE, channel_scores, image_similarity, select_channels
@@ -35,6 +49,10 @@ SELECTION_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
     "intensity": ("intensity", ()),
 }
 SELECTIONS = tuple(SELECTION_RULES)
+#: Selections computed from others or from the training labels (not scored in :func:`prepare_task`).
+DIVERSE, SUPERVISED = "ionmorphnet-diverse", "supervised"
+#: Weight of the redundancy penalty of the diversity rule (:func:`diverse_channels`).
+DIVERSITY_WEIGHT = 0.5
 
 
 @dataclass
@@ -60,13 +78,59 @@ class TaskData:
     ppm: float
     markers: np.ndarray
     similarity: np.ndarray | None = None
+    proba: np.ndarray | None = None
+    classes: tuple[str, ...] = ()
 
-    def channels(self, selection: str, n_channels: int) -> np.ndarray:
-        """Candidate indices chosen by ``selection`` ("all" or one of :data:`SELECTIONS`); near-duplicate
-        images (isotopes, adducts) are passed over (:func:`ionmorph.reduction.select_channels`)."""
+    def channels(self, selection: str, n_channels: int, train_idx: np.ndarray | None = None) -> np.ndarray:
+        """Candidate indices chosen by ``selection`` ("all", one of :data:`SELECTIONS`, :data:`DIVERSE`
+        or :data:`SUPERVISED`, which ranks by the labels of the slides ``train_idx`` only);
+        near-duplicate images (isotopes, adducts) are passed over
+        (:func:`ionmorph.reduction.select_channels`)."""
         if selection == "all":
             return np.arange(len(self.mz))
+        if selection == DIVERSE:
+            return diverse_channels(self.scores["ionmorphnet"], self.mz, n_channels, self.similarity)
+        if selection == SUPERVISED:
+            if train_idx is None:
+                raise InputError("the supervised selection needs the training slides")
+            scores = supervised_scores([self.slides[i] for i in train_idx])
+            return select_channels(scores, self.mz, n_channels, self.similarity)
         return select_channels(self.scores[selection], self.mz, n_channels, self.similarity)
+
+
+def supervised_scores(slides: list[SlideData]) -> np.ndarray:
+    """|standardised mean difference| of every candidate between tumour and healthy pixels of ``slides``."""
+    tum = np.concatenate([s.cube[:, s.annotation == 2] for s in slides], axis=1)
+    hea = np.concatenate([s.cube[:, s.annotation == 1] for s in slides], axis=1)
+    if not tum.size or not hea.size:
+        raise InputError("the supervised selection needs tumour and healthy pixels in the training slides")
+    pooled = np.sqrt(0.5 * (tum.var(axis=1) + hea.var(axis=1))) + 1e-6
+    return np.abs(tum.mean(axis=1) - hea.mean(axis=1)) / pooled
+
+
+def diverse_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int,
+                     similarity: np.ndarray | None, weight: float = DIVERSITY_WEIGHT) -> np.ndarray:
+    """IonMorphNet scores with a diversity rule: greedy maximal marginal relevance.
+
+    Each step keeps the candidate maximising ``score - weight * max |corr|`` with the channels kept
+    so far, so that many images of one spatial pattern (e.g. every off-sample matrix ion) do not
+    fill the selection. Ascending m/z order, as :func:`ionmorph.reduction.select_channels`.
+    """
+    scores = np.asarray(scores, dtype=np.float64)
+    n = min(int(n_channels), len(scores))
+    if similarity is None:
+        return select_channels(scores, mz, n)
+    sim = np.abs(np.asarray(similarity))
+    kept = [int(np.argmax(scores))]
+    redundancy = sim[kept[0]].copy()
+    while len(kept) < n:
+        gain = scores - weight * redundancy
+        gain[kept] = -np.inf
+        j = int(np.argmax(gain))
+        kept.append(j)
+        redundancy = np.maximum(redundancy, sim[j])
+    keep = np.asarray(kept, dtype=np.int64)
+    return keep[np.argsort(np.asarray(mz)[keep], kind="stable")]
 
 
 @dataclass(frozen=True)
@@ -76,8 +140,11 @@ class TrainConfig:
     n_channels: int = 24
     patch: int = 9
     stride: int = 2
-    max_per_class: int = 400
-    epochs: int = 10
+    max_per_class: int = 150
+    epochs: int = 40
+    patience: int = 6
+    val_share: float = 0.25
+    jitter: float = 0.1
     batch_size: int = 128
     lr: float = 2e-3
     weight_decay: float = 1e-4
@@ -93,11 +160,13 @@ class MethodSpec:
     selection: str
     classifier: str        # "3d", "2d" (Tumor3DNet kinds), "logreg" or "forest"
     spectral_only: bool = False
+    average: bool = False  # pixel classifiers: the spectrum averaged over the p x p neighbourhood
 
 
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("3d-cnn/ionmorphnet", "ionmorphnet", "3d"),
-    MethodSpec("3d-cnn/ionmorphnet-tissue", "ionmorphnet-tissue", "3d"),
+    MethodSpec("3d-cnn/ionmorphnet-diverse", DIVERSE, "3d"),
+    MethodSpec("3d-cnn/supervised", SUPERVISED, "3d"),
     MethodSpec("3d-cnn/random", "random", "3d"),
     MethodSpec("3d-cnn/intensity", "intensity", "3d"),
     MethodSpec("spectral-only (p=1)/ionmorphnet", "ionmorphnet", "3d", spectral_only=True),
@@ -105,7 +174,11 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("pixel logreg/all", "all", "logreg", spectral_only=True),
     MethodSpec("pixel forest/all", "all", "forest", spectral_only=True),
     MethodSpec("pixel 1d-cnn/all", "all", "3d", spectral_only=True),
+    MethodSpec("pixel logreg/all, p x p mean", "all", "logreg", average=True),
+    MethodSpec("pixel forest/all, p x p mean", "all", "forest", average=True),
 )
+#: The pixel-wise classifiers (the baselines the 3D CNN has to beat).
+PIXEL_METHODS = tuple(m.name for m in METHODS if m.name.startswith("pixel "))
 
 
 def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = DEFAULT_MODEL,
@@ -123,16 +196,27 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
     mz = np.asarray(candidates, dtype=np.float64)
     slides, sums = [], {s: np.zeros(len(mz)) for s in selections}
     similarity = np.zeros((len(mz), len(mz)))
+    net = [s for s in selections if SELECTION_RULES[s][0] == "ionmorphnet"]
+    proba, classes = None, ()
     for slide in tqdm(cohort.slides, desc=f"prepare {cohort.task}", disable=not progress):
         raw, tic, mask, origin = _cached_images(slide.imzml, mz, cohort.ppm, Path(cache_dir))
         ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
+        if net:      # one IonMorphNet pass per slide serves every IonMorphNet-based rule
+            from ionmorph.pick import pick_peaks
+
+            res = pick_peaks(raw, mz=mz, mask=mask, model=model, informative=DEFAULT_INFORMATIVE, progress=False)
+            classes = tuple(res.classes)
+            proba = res.proba.astype(np.float64) if proba is None else proba + res.proba
+            for s in net:
+                sums[s] += res.proba[:, [classes.index(c) for c in SELECTION_RULES[s][1]]].sum(axis=1)
         for s in selections:
-            method, classes = SELECTION_RULES[s]
-            sums[s] += channel_scores(raw, mz, mask, method, model=model, seed=seed, informative=classes)
+            if s not in net:
+                sums[s] += channel_scores(raw, mz, mask, SELECTION_RULES[s][0], model=model, seed=seed)
         similarity += image_similarity(raw, mask)
         slides.append(SlideData(slide.name, slide.patient, normalise_cube(raw, tic, mask), ann * mask, mask))
-    return TaskData(cohort.task, slides, mz, {s: v / len(slides) for s, v in sums.items()},
-                    cohort.ppm, cohort.markers, similarity / max(len(slides), 1))
+    n = max(len(slides), 1)
+    return TaskData(cohort.task, slides, mz, {s: v / n for s, v in sums.items()}, cohort.ppm, cohort.markers,
+                    similarity / n, None if proba is None else proba / n, classes)
 
 
 def cohort_candidates(cohort: Cohort, min_share: float = 0.5, progress: bool = False) -> np.ndarray:
@@ -178,17 +262,25 @@ def _cached_images(imzml: Path, mz: np.ndarray, ppm: float, cache_dir: Path) -> 
 
 # ------------------------------------------------------------------ classifiers
 class NetClassifier:
-    """Trains a :class:`tumor3d.model.Tumor3DNet` on patches (class-weighted CE, AdamW, flips)."""
+    """Trains a :class:`tumor3d.model.Tumor3DNet` on patches (module docstring: balanced batches,
+    augmentation, early stopping on validation patches; ``history`` holds the curves)."""
 
     def __init__(self, config: Any, train: TrainConfig, progress: bool = False) -> None:
         from .model import Tumor3DNet
 
         self.train_config, self.progress = train, progress
         self.model = Tumor3DNet(config)
+        self.history: dict[str, list[float]] = {"train_loss": [], "val_ba": []}
+        self.best_epoch = 0
 
-    def fit(self, patches: np.ndarray, labels: np.ndarray) -> "NetClassifier":
-        """Train for ``epochs`` epochs with a cosine learning-rate schedule."""
+    def fit(self, patches: np.ndarray, labels: np.ndarray,
+            val: tuple[np.ndarray, np.ndarray] | None = None) -> "NetClassifier":
+        """Train up to ``epochs`` epochs; with ``val`` keep the best validation epoch and stop after
+        ``patience`` epochs without improvement (else train every epoch)."""
+        import copy
+
         import torch
+        from sklearn.metrics import balanced_accuracy_score
         from tqdm.auto import trange
 
         cfg = self.train_config
@@ -198,23 +290,37 @@ class NetClassifier:
         y = torch.from_numpy(labels.astype(np.int64))
         self.model.set_input_stats(x)
         counts = np.bincount(labels, minlength=len(self.model.config.classes)).astype(np.float64)
-        weight = torch.tensor(np.where(counts > 0, counts.sum() / np.maximum(counts, 1) / len(counts), 0.0),
-                              dtype=torch.float32)
+        weights = torch.tensor(1.0 / np.maximum(counts, 1)[labels], dtype=torch.float64)
         opt = torch.optim.AdamW(self.model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-        steps = cfg.epochs * max(1, -(-len(x) // cfg.batch_size))
-        sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=steps, pct_start=0.15)
+        per_epoch = max(1, len(x) // cfg.batch_size)
+        sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * per_epoch)
         gen = torch.Generator().manual_seed(cfg.seed)
-        self.model.train()
-        for _ in trange(cfg.epochs, desc="train", disable=not self.progress):
-            for idx in torch.randperm(len(x), generator=gen).split(cfg.batch_size):
-                if len(idx) < 2:
-                    continue
-                xb = _augment(x[idx], gen)
-                loss = torch.nn.functional.cross_entropy(self.model(xb), y[idx], weight=weight)
+        best, best_state, stale = -1.0, None, 0
+        for epoch in trange(cfg.epochs, desc="train", disable=not self.progress):
+            self.model.train()
+            idx = torch.multinomial(weights, per_epoch * cfg.batch_size, replacement=True, generator=gen)
+            losses = []
+            for batch in idx.split(cfg.batch_size):
+                xb = augment(x[batch], gen, cfg.jitter)
+                loss = torch.nn.functional.cross_entropy(self.model(xb), y[batch])
                 opt.zero_grad()
                 loss.backward()
                 opt.step()
                 sched.step()
+                losses.append(float(loss.detach()))
+            self.history["train_loss"].append(float(np.mean(losses)))
+            if val is None:
+                continue
+            score = float(balanced_accuracy_score(val[1], self.predict_proba(val[0]).argmax(axis=1)))
+            self.history["val_ba"].append(score)
+            if score > best:
+                best, best_state, stale, self.best_epoch = score, copy.deepcopy(self.model.state_dict()), 0, epoch
+            else:
+                stale += 1
+                if stale >= cfg.patience:
+                    break
+        if best_state is not None:
+            self.model.load_state_dict(best_state)
         self.model.eval()
         return self
 
@@ -225,8 +331,10 @@ class NetClassifier:
         return self.model.predict_proba(torch.from_numpy(patches).unsqueeze(1)).numpy()
 
 
-def _augment(x: Any, gen: Any) -> Any:
-    """Random spatial flips and transposition of a batch (N, 1, C, p, p) (class-preserving)."""
+def augment(x: Any, gen: Any, jitter: float = 0.0) -> Any:
+    """Class-preserving augmentation of a batch (N, 1, C, p, p): a random flip / rot90 (one of the 8
+    symmetries of the square) and, with ``jitter``, per-sample per-channel intensity jitter
+    (added to the log1p-normalised intensities: a multiplicative change of about ``jitter``)."""
     import torch
 
     flips = torch.rand(3, generator=gen) < 0.5
@@ -235,7 +343,9 @@ def _augment(x: Any, gen: Any) -> Any:
     if flips[1]:
         x = x.flip(-2)
     if flips[2]:
-        x = x.transpose(-1, -2)
+        x = torch.rot90(x, 1, dims=(-2, -1))
+    if jitter > 0:
+        x = x + jitter * torch.randn(*x.shape[:3], 1, 1, generator=gen) * (x > 0)
     return x
 
 
@@ -245,7 +355,7 @@ def make_classifier(spec: MethodSpec, channels: np.ndarray, mz: np.ndarray, ppm:
     from .model import Tumor3DConfig
 
     if spec.classifier in ("logreg", "forest"):
-        return PixelClassifier(spec.classifier, seed=train.seed, n_jobs=train.threads)
+        return PixelClassifier(spec.classifier, seed=train.seed, n_jobs=train.threads, average=spec.average)
     config = Tumor3DConfig(n_channels=len(channels), patch=1 if spec.spectral_only else train.patch,
                            classes=classes, kind=spec.classifier, mz=tuple(float(m) for m in mz[channels]),
                            ppm=ppm)
@@ -295,19 +405,41 @@ def training_patches(slides: list[SlideData], channels: np.ndarray, patch: int, 
     return np.concatenate(xs), np.concatenate(ys)
 
 
+def inner_split(data: TaskData, train_idx: np.ndarray, share: float, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(inner training, inner validation) slides of ``train_idx``: ``share`` of its patients (at least
+    one) held out for early stopping; the test fold is never seen."""
+    patients = np.unique([data.slides[i].patient for i in train_idx])
+    if len(patients) < 2:
+        return np.asarray(train_idx), np.zeros(0, dtype=np.int64)
+    n_val = min(len(patients) - 1, max(1, int(round(share * len(patients)))))
+    val = set(np.random.default_rng(seed).permutation(patients)[:n_val].tolist())
+    is_val = np.array([data.slides[i].patient in val for i in train_idx])
+    return np.asarray(train_idx)[~is_val], np.asarray(train_idx)[is_val]
+
+
 def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: np.ndarray,
              train: TrainConfig, fold: int = 0, progress: bool = False) -> FoldResult:
-    """Train ``spec`` on the slides ``train_idx`` and score it on the slides ``test_idx``."""
+    """Train ``spec`` on the slides ``train_idx`` and score it on the slides ``test_idx``.
+
+    Networks stop early on inner validation patients of ``train_idx``; the supervised selection
+    ranks candidates by the labels of ``train_idx`` only.
+    """
     import time
 
     from .slide import predict_map, slide_call, slide_truth
 
     t0 = time.perf_counter()
-    channels = data.channels(spec.selection, train.n_channels)
+    channels = data.channels(spec.selection, train.n_channels, train_idx)
     patch = 1 if spec.spectral_only else train.patch
     classes = ("healthy", "tumour")
-    x, y = training_patches([data.slides[i] for i in train_idx], channels, patch, train)
-    clf = make_classifier(spec, channels, data.mz, data.ppm, train, classes, progress).fit(x, y)
+    clf = make_classifier(spec, channels, data.mz, data.ppm, train, classes, progress)
+    if isinstance(clf, NetClassifier):
+        inner, val = inner_split(data, train_idx, train.val_share, train.seed + fold)
+        x, y = training_patches([data.slides[i] for i in inner], channels, patch, train)
+        xv = training_patches([data.slides[i] for i in val], channels, patch, train) if len(val) else None
+        clf.fit(x, y, xv)
+    else:
+        clf.fit(*training_patches([data.slides[i] for i in train_idx], channels, patch, train))
     y_true, y_prob, s_true, s_call, maps = [], [], [], [], {}
     for i in test_idx:
         s = data.slides[i]
