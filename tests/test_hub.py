@@ -352,3 +352,16 @@ def test_weights_cli_list_download_verify(tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty-cache"))
     assert main(["weights", "download", "org/not-cached"]) == 2
     assert "HF_HUB_OFFLINE is set" in capsys.readouterr().err
+
+
+def test_shipped_model_cards_are_hub_valid():
+    from huggingface_hub import ModelCard
+
+    root = Path(__file__).resolve().parents[1] / "weights"
+    for name, entry in hub.load_registry(hub.PACKAGE_REGISTRY)["models"].items():
+        data = ModelCard.load(root / entry["revisions"][entry["default"]]["folder"] / "README.md").data
+        assert data.pipeline_tag and data.datasets and data.library_name == "ionmorph", name
+        assert data.eval_results and {r.metric_type for r in data.eval_results} <= {"accuracy", "f1", "recall"}
+        assert set(data.metrics) == {r.metric_type for r in data.eval_results}      # ids, not free text
+        if entry["family"] == "tumor3d":
+            assert data.to_dict()["repo_id"] == entry["repo_id"]

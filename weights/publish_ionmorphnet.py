@@ -1,15 +1,15 @@
-"""Publish a finished IonMorphNet training run as bundled weights (the recipe of ``v0.1.0`` and ``v0.2.0``).
+"""Publish a finished IonMorphNet training run as bundled weights (the recipe of every published tag).
 
 Reads ``<run>/model`` and ``<run>/metrics.json`` (written by ``ionmorph train``), classifies the 101
 channels of the real barley section (``../shared/realdata/barley``) for the model card's look at
 real data, writes the weights folder (fp16 safetensors, config.json, README.md model card, figures),
 exports the safetensors as ``model.onnx`` (fp32, dynamic batch; checked against eager fp32 on
 generic inputs and the barley channels, :func:`ionmorph.onnx_model.add_onnx`) and registers the
-revision tag with the sha256 of both files in ``weights/registry.json``.
+revision tag with the sha256 of both files in the packaged registry ``ionmorph/registry.json``.
 
 Usage::
 
-    python weights/publish_ionmorphnet.py RUN_DIR --notes card_notes.md [--tag v0.1.0]
+    python weights/publish_ionmorphnet.py RUN_DIR --notes card_notes.md --tag vX.Y.Z
     python weights/publish_ionmorphnet.py --onnx-only [--out weights/ionmorphnet-convnextv2-tiny]
 
 ``--onnx-only`` (re)exports ``model.onnx`` of an already published folder and re-registers its
@@ -101,7 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path, nargs="?")
     p.add_argument("--notes", type=Path, help="markdown: training data, input size, barley look (required with RUN)")
-    p.add_argument("--tag", default="v0.1.0")
+    p.add_argument("--tag", help="revision tag of the new version, e.g. v0.3.1 (required with RUN)")
     p.add_argument("--realdata", type=Path, default=REPO.parent / "shared" / "realdata")
     p.add_argument("--out", type=Path, default=REPO / "weights" / NAME)
     p.add_argument("--onnx-only", action="store_true", help="only (re)export model.onnx of the published --out")
@@ -112,8 +112,8 @@ def main(argv: list[str] | None = None) -> int:
         register_weights(NAME, tag, args.out, repo_id=f"ionmorph/{NAME}")
         print(f"re-registered {NAME} {tag} with its model.onnx")
         return 0
-    if args.run is None or args.notes is None:
-        p.error("RUN and --notes are required unless --onnx-only is given")
+    if args.run is None or args.notes is None or args.tag is None:
+        p.error("RUN, --notes and --tag are required unless --onnx-only is given")
 
     metrics = json.loads((args.run / "metrics.json").read_text())
     run_cfg = json.loads((args.run / "config.json").read_text())
