@@ -184,10 +184,11 @@ class _Parser:
         rows, first, slots, flush = self.rows, self.first_params, _SPECTRUM_SLOTS, self._flush
         spec: list | None = None
         arr: dict | None = None
+        collect = False  # keep the first spectrum's own cvParams (its spectrum type)
 
-        def start(name: str, attrs: dict) -> None:
-            nonlocal spec, arr
-            if name == _CV:
+        def start(name: str, attrs: dict, cv=_CV, array_tag=_ARRAY, ref=_REF, spectrum=_SPECTRUM) -> None:
+            nonlocal spec, arr, collect
+            if name == cv:
                 if arr is not None:
                     arr[attrs.get("accession")] = attrs
                 elif spec is not None:
@@ -195,16 +196,17 @@ class _Parser:
                     slot = slots.get(acc)
                     if slot is not None:
                         spec[slot] = attrs.get("value")
-                    elif self.n == 0 and len(rows) == 1:
+                    elif collect:
                         first[acc] = attrs
-            elif name == _ARRAY:
+            elif name == array_tag:
                 if spec is not None:
                     arr = {}
                     spec[3].append(arr)
-            elif name == _REF:
+            elif name == ref:
                 if arr is not None:
                     arr["ref"] = attrs.get("ref")
-            elif name == _SPECTRUM:
+            elif name == spectrum:
+                collect = not rows and self.n == 0
                 if len(rows) >= _BATCH:
                     flush()
                 spec, arr = [None, None, "1", []], None
