@@ -60,15 +60,20 @@ def mass_pairs(mz: np.ndarray, ppm: float) -> list[tuple[int, int, str]]:
     return pairs
 
 
-def thumbnails(images: np.ndarray, mask: np.ndarray | None = None, size: int = THUMBNAIL_SIZE) -> np.ndarray:
-    """Block means of each image over its measured pixels, flattened; float64 (n, cells).
+def thumbnails(images: np.ndarray, mask: np.ndarray | None = None, size: int = THUMBNAIL_SIZE,
+               index: np.ndarray | None = None) -> np.ndarray:
+    """Block means of each image (or of the images ``index``) over its measured pixels, flattened;
+    float64 (n, cells).
 
     Blocks are f x f pixels with f = ceil(longest side / ``size``) (f = 1 keeps every pixel);
     only blocks holding a measured pixel are kept, in the same order for every image. Images are
     reduced a few at a time (at most :data:`THUMBNAIL_BLOCK_PIXELS` float64 working pixels), so
     memory stays bounded on large rasters.
     """
-    n, h, w = np.shape(images)
+    images = np.asarray(images)
+    _, h, w = images.shape
+    index = np.arange(len(images)) if index is None else np.asarray(index, dtype=np.int64)
+    n = len(index)
     measured = np.ones((h, w), dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
     f = max(1, math.ceil(max(h, w) / size))
     hp, wp = math.ceil(h / f) * f, math.ceil(w / f) * f
@@ -80,7 +85,7 @@ def thumbnails(images: np.ndarray, mask: np.ndarray | None = None, size: int = T
     step = max(1, THUMBNAIL_BLOCK_PIXELS // (hp * wp))
     padded = np.zeros((min(n, step), hp, wp))
     for start in range(0, n, step):
-        chunk = np.asarray(images[start:start + step], dtype=np.float64)
+        chunk = np.asarray(images[index[start:start + step]], dtype=np.float64)
         k = len(chunk)
         np.multiply(chunk, measured, out=padded[:k, :h, :w])
         sums = padded[:k].reshape(k, hp // f, f, wp // f, f).sum(axis=(2, 4)).reshape(k, -1)

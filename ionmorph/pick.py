@@ -460,7 +460,7 @@ def pick_peaks(
             images = data[start:start + block] if is_array else data.ion_images(cand[start:start + block], ppm=ppm)
             block_linked = [i for i in range(start, start + len(images)) if i in linked]
             if block_linked:
-                thumbs.update(zip(block_linked, thumbnails(images[np.asarray(block_linked) - start], raster_mask)))
+                thumbs.update(zip(block_linked, thumbnails(images, raster_mask, index=np.asarray(block_linked) - start)))
             t1 = time.perf_counter()
             x = net.prepare(images, raster_mask)
             t2 = time.perf_counter()
@@ -475,6 +475,7 @@ def pick_peaks(
             timings["preprocess"] += t2 - t1
             timings["inference"] += t3 - t2
             bar.update(len(x))
+            del images, x   # before the next block is extracted: one block of images in memory at a time
     group, isotope_of = group_ions(cand, pairs, thumbs)
     label = np.asarray(net.classes)[proba.argmax(axis=1)] if len(cand) else np.zeros(0, dtype=str)
     name = model if isinstance(model, (str, os.PathLike)) else type(model).__name__

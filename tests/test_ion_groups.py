@@ -50,3 +50,4 @@ def test_thumbnails_do_not_depend_on_the_block_size(monkeypatch):
     monkeypatch.setattr(ion_groups, "THUMBNAIL_BLOCK_PIXELS", 2 * 70 * 50)        # two images per block
     np.testing.assert_array_equal(thumbnails(images, mask, size=16), whole)
     assert whole.shape == (9, 14 * 10)                                              # 5 x 5 blocks
+    np.testing.assert_array_equal(thumbnails(images, mask, size=16, index=[7, 2]), whole[[7, 2]])
