@@ -90,7 +90,7 @@ def run_task(task: str, args: argparse.Namespace, train: TrainConfig) -> dict:
                 name = next(n for n, s in zip(res.maps, res.slide_true) if s)
                 ann = next(s.annotation for s in data.slides if s.name == name)
                 fig = probability_figure(res.maps[name], ann, f"{task}: {name} (held-out patient)")
-                save_figure(fig, args.out / f"{args.stem}_map_{task}.png")
+                save_figure(fig, args.out / f"{args.stem}_map_{task}.png", overwrite=True)
         res.classifier = res.maps = None  # keep memory flat over many folds
         print(f"  {task} fold {res.fold} {res.method:34s} patch BA {res.patch_balanced_accuracy():.3f} "
               f"slide BA {res.slide_balanced_accuracy():.3f} ({res.seconds:.0f} s)", flush=True)
@@ -287,8 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     doc["targets"] = targets(doc)
     atomic_write_text(args.out / f"{args.stem}.json", json.dumps(doc, indent=1))
     atomic_write_text(args.out / f"{args.stem}.md", markdown(doc))
-    save_figure(accuracy_figure(results), args.out / f"{args.stem}_accuracy.png")
-    save_figure(curves_figure(results), args.out / f"{args.stem}_curves.png")
+    save_figure(accuracy_figure(results), args.out / f"{args.stem}_accuracy.png", overwrite=True)
+    save_figure(curves_figure(results), args.out / f"{args.stem}_curves.png", overwrite=True)
     print(markdown(doc))
     return 0
 
