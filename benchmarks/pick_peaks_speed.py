@@ -220,6 +220,10 @@ def to_markdown(r: dict) -> str:
     lines += ["", f"{e['candidates_per_s']} candidates/s overall. Mean-spectrum peak detection (the default "
               f"candidate source, not part of the run above): {r['candidate_detection']['open_and_detect_s']:.2f} s "
               f"including open_msi, {r['candidate_detection']['n_detected']} peaks.", "",
+              f"What depends on the weights' input size ({tp['input_size']} px): inference time and throughput "
+              "(about quadratically), the session's activation memory (the inference step's growth) and the "
+              "resize inside preprocessing. Reading, ion images, the block of raw images and the session's "
+              "weights (~110 MB) do not.", "",
               f"## Classifier throughput at {tp['input_size']} px, batch {tp['batch']}", "",
               f"Median of {tp['repeats']} interleaved repeats of {tp['batches']} batches, one process; probability "
               "difference = max |p - p_eager_fp32| over the section's preprocessed ion images.", "",
