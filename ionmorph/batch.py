@@ -219,8 +219,9 @@ def pick_slides(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
 
     slides = expand_slides(inputs)
     out_dir = Path(out_dir)
-    if out_dir.exists() and not out_dir.is_dir():
-        raise OutputError(f"{out_dir}: with several slides the output is a folder, and this is a file")
+    if (out_dir.exists() or out_dir.suffix.lower() == ".csv") and not out_dir.is_dir():
+        raise OutputError(f"{out_dir}: with several slides the output is a folder (one CSV per slide and "
+                          f"{SUMMARY_FILE}), not a file")
     outputs = [out_dir / f"{s.stem}.csv" for s in slides]
     for o in outputs:
         check_output(o, slides, force=overwrite, owned=is_pick_table)

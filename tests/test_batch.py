@@ -125,5 +125,7 @@ def test_cli_several_slides_with_a_bad_one(setup, tmp_path, capsys):
                ("ionmorph.pick_cli",), "ionmorph") == 2
     assert "--figure: one slide's output only" in capsys.readouterr().err
     (tmp_path / "file.txt").write_text("x")
-    with pytest.raises(OutputError, match="the output is a folder"):
-        pick_slides([bad], tmp_path / "file.txt", model=str(weights), workers=1, progress=False)
+    for target in (tmp_path / "file.txt", tmp_path / "new.csv"):
+        with pytest.raises(OutputError, match="the output is a folder"):
+            pick_slides([bad], target, model=str(weights), workers=1, progress=False)
+    assert not (tmp_path / "new.csv").exists()
