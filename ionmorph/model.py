@@ -152,7 +152,8 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     names = sorted({k for row in metrics.values() for k in row})
     lines = ["| evaluation set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
     for split, row in metrics.items():
-        cells = [f"{row[k]:.3f}" if isinstance(row.get(k), (int, float)) else str(row.get(k, "")) for k in names]
+        cells = [str(v) if isinstance(v := row.get(k, ""), int) and not isinstance(v, bool)
+                 else f"{v:.3f}" if isinstance(v, float) else str(v) for k in names]
         lines.append(f"| {split} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
@@ -160,37 +161,51 @@ def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
 def model_card(model: IonMorphNet, *, metrics: Mapping[str, Mapping[str, float]] | None = None,
                training_data: str | None = None, evaluation_notes: str = "",
                limitations: Sequence[str] = _DEFAULT_LIMITATIONS, datasets: Sequence[str] = (),
-               license: str = "apache-2.0", extra_sections: Mapping[str, str] | None = None) -> str:
-    """README.md of a weights folder: YAML metadata and the sections a user needs to judge the model.
+               license: str = "apache-2.0", extra_sections: Mapping[str, str] | None = None,
+               name: str | None = None, repo_id: str | None = None) -> str:
+    """README.md of a weights folder: Hub metadata and the sections a user needs to judge the model.
 
     Parameters
     ----------
     model : IonMorphNet
         The model (architecture, classes, preprocessing and version are read from it).
     metrics : mapping, optional
-        ``{evaluation set: {metric: value}}``, e.g. ``{"test": {"accuracy": 0.91, "f1_structured": 0.95}}``.
+        ``{evaluation set: {metric: value}}``, e.g. ``{"test": {"accuracy": 0.91, "F1 structured": 0.95}}``.
+        Every numeric metric also becomes a ``model-index`` entry of the front matter
+        (:func:`ionmorph.card_metadata.hub_metric`: ``accuracy``, ``balanced_accuracy`` as macro
+        ``recall``, ``F1 <class>`` as ``f1``); counts (``n``) and non-finite values stay in the table only.
     training_data : str, optional
         Description of the training data (default: the model's training summary).
     evaluation_notes : str
-        Free text shown under the metrics table (e.g. the look at a real section).
+        Markdown shown under the metrics table (e.g. a real-data results table).
     limitations : sequence of str
         Bullet points of the Limitations section.
     datasets : sequence of str
-        Dataset names for the YAML metadata.
+        Dataset ids for the metadata; the metrics are recorded as measured on the first one.
     license : str
         Licence of the weights.
     extra_sections : mapping, optional
         ``{heading: markdown}`` appended before the citation (e.g. "Choice of input size").
+    name : str, optional
+        Name of the weights in the ``model-index`` (default ``ionmorphnet-<architecture>``, with dashes).
+    repo_id : str, optional
+        Hub repository id recorded in the metadata.
+
+    Raises
+    ------
+    InputError
+        When metrics are given without ``datasets`` to say what they were measured on.
     """
+    from .card_metadata import EvalSet, front_matter
+
     metrics = dict(metrics or {})
-    names = sorted({k for row in metrics.values() for k in row})
-    meta = ["---", "library_name: ionmorph", f"license: {license}", "pipeline_tag: image-classification",
-            "tags:", "- mass-spectrometry-imaging", "- msi", "- peak-picking", "- ionmorphnet", f"- {model.architecture}"]
-    if datasets:
-        meta += ["datasets:"] + [f"- {d}" for d in datasets]
-    if names:
-        meta += ["metrics:"] + [f"- {m}" for m in names]
-    meta.append("---")
+    if metrics and not datasets:
+        raise InputError("model card: metrics need datasets=[...] naming the data they were measured on")
+    results = [EvalSet(split, row, datasets[0]) for split, row in metrics.items()]
+    meta = [front_matter(model_name=name or f"ionmorphnet-{model.architecture.replace('_', '-')}",
+                         task_name=f"ion-image morphology classification ({len(model.classes)} classes)",
+                         tags=["mass-spectrometry-imaging", "msi", "peak-picking", "ionmorphnet", model.architecture],
+                         datasets=datasets, results=results, license=license, repo_id=repo_id)]
     s = model.input_size
     summary = model.training_summary
     if training_data is None:

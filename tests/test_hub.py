@@ -13,8 +13,9 @@ import torch
 from torch import nn
 
 from ionmorph import hub
-from ionmorph.errors import OutputError, WeightsError
+from ionmorph.errors import InputError, OutputError, WeightsError
 from ionmorph.hub import PretrainedMixin, register_weights, resolve_weights
+from card_testutil import assert_hub_valid_card
 from hub_testutil import fill_hf_cache
 
 
@@ -360,8 +361,40 @@ def test_shipped_model_cards_are_hub_valid():
     root = Path(__file__).resolve().parents[1] / "weights"
     for name, entry in hub.load_registry(hub.PACKAGE_REGISTRY)["models"].items():
         data = ModelCard.load(root / entry["revisions"][entry["default"]]["folder"] / "README.md").data
-        assert data.pipeline_tag and data.datasets and data.library_name == "ionmorph", name
-        assert data.eval_results and {r.metric_type for r in data.eval_results} <= {"accuracy", "f1", "recall"}
-        assert set(data.metrics) == {r.metric_type for r in data.eval_results}      # ids, not free text
-        if entry["family"] == "tumor3d":
-            assert data.to_dict()["repo_id"] == entry["repo_id"]
+        assert_hub_valid_card(data, name, entry["repo_id"] if entry["family"] == "tumor3d" else None)
+
+
+def test_generated_ionmorphnet_card_is_hub_valid():
+    """The card the publish script writes from a training run's metrics.json parses with model-index entries."""
+    import importlib.util
+
+    from huggingface_hub import ModelCard
+
+    from ionmorph.model import IonMorphNet, model_card
+    from ionmorph.preprocessing import PreprocessConfig
+
+    script = Path(__file__).resolve().parents[1] / "weights" / "publish_ionmorphnet.py"
+    spec = importlib.util.spec_from_file_location("publish_ionmorphnet", script)
+    publish = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(publish)
+
+    def split(n, acc, ba, f1s):
+        return {"n": n, "accuracy": acc, "balanced_accuracy": ba,
+                "per_class": {c: {"f1": f} for c, f in zip(("structured", "localized"), f1s)}}
+
+    metrics = {"val": split(600, 0.72, 0.70, (0.8, None)), "test": split(500, 0.68, 0.67, (0.75, 0.49)),
+               "holdout_groups": {"family:vessels": split(90, 0.5, 0.45, (0.6, 0.3))}}
+    model = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32), version="0.3.1")
+    notes = "| real section | agreement |\n|---|---|\n| barley | 0.44 |"
+    card = ModelCard(model_card(model, metrics=publish.metric_rows(metrics), datasets=["ionmorph-synth"],
+                                evaluation_notes=notes))
+    data = card.data
+    assert_hub_valid_card(data, "ionmorphnet-convnextv2-atto")
+    got = {(r.dataset_name, r.dataset_split, r.metric_name): r.metric_value for r in data.eval_results}
+    assert len(got) == 3 + 4 + 4                              # n and the missing F1 (None -> nan) stay out
+    assert got[("validation (simulated, seen families)", "validation", "balanced accuracy (macro recall)")] == 0.70
+    assert got[("test (simulated, seen families)", "test", "F1 localized")] == 0.49
+    assert got[("held-out family vessels (never trained on)", None, "accuracy")] == 0.5
+    assert notes in card.text and "| validation (simulated, seen families) | nan |" in card.text
+    with pytest.raises(InputError, match="metrics need datasets"):
+        model_card(model, metrics={"test": {"accuracy": 0.5}})

@@ -96,9 +96,9 @@ def test_model_card_metadata_and_sections(tiny, tmp_path):
                       datasets=["ionmorph-synth-v1"], evaluation_notes="Barley: looks plausible.",
                       extra_sections={"Choice of input size": "64 px: best accuracy per second."})
     head, body = card.split("\n---\n", 1)
-    assert head.startswith("---\nlibrary_name: ionmorph\nlicense: apache-2.0")
-    for line in ("- mass-spectrometry-imaging", "datasets:\n- ionmorph-synth-v1",
-                 "metrics:\n- accuracy\n- balanced_accuracy"):
+    assert head.startswith("---\n")
+    for line in ("library_name: ionmorph\n", "license: apache-2.0\n", "- mass-spectrometry-imaging",
+                 "datasets:\n- ionmorph-synth-v1", "metrics:\n- accuracy\n- recall\n", "model-index:"):
         assert line in head
     for section in ("## Training data", "## Intended use", "## Evaluation", "## Limitations",
                     "## Choice of input size"):

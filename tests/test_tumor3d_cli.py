@@ -5,7 +5,9 @@ import csv
 import json
 
 import numpy as np
+from huggingface_hub import ModelCard
 
+from card_testutil import assert_hub_valid_card
 from tumor3d.cli import main
 from tumor3d_testutil import MARKERS, write_toy_cohort
 
@@ -21,6 +23,9 @@ def test_train_predict_explain(tmp_path, capsys):
     assert cv["patch_ba_mean"] > 0.8
     card = (model / "README.md").read_text()
     assert "Evaluation" in card and f"{cv['patch_ba_mean']:.3f}" in card
+    data = ModelCard(card).data
+    assert_hub_valid_card(data, f"tumor3d-{cohort.task}", f"ionmorph/tumor3d-{cohort.task}")
+    assert [r.metric_value for r in data.eval_results] == [round(cv["patch_ba_mean"], 6), round(cv["slide_ba_mean"], 6)]
 
     slide = cohort.slides[0]
     rc = main(["predict", str(slide.imzml), "--mask", str(slide.mask), "--model", str(model),

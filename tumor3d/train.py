@@ -30,13 +30,14 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ionmorph.card_metadata import EvalSet, front_matter
 from ionmorph.errors import InputError
 from ionmorph.labels import DEFAULT_INFORMATIVE
 from ionmorph.pick import DEFAULT_MODEL
 from ionmorph.reduction import TISSUE_INFORMATIVE, channel_scores, image_similarity, select_channels
 
 from .baselines import PixelClassifier
-from .cohort import Cohort, crop_to_raster, raster_origin
+from .cohort import TASKS, Cohort, crop_to_raster, raster_origin
 from .patches import extract_patches, grouped_folds, normalise_cube, sample_centres
 
 #: Channel selections: name -> (ionmorph.reduction method, classes summed into an IonMorphNet score).
@@ -493,9 +494,16 @@ def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None 
     """A README.md model card for a trained Tumor3DNet: training data, channels, held-out numbers."""
     cfg = model.config
     n_pat = len({s.patient for s in data.slides})
-    lines = ["---", "library_name: ionmorph", "license: apache-2.0",
-             "tags: [mass-spectrometry-imaging, tumour-classification, 3d-cnn, tumor3d]",
-             "metrics: [balanced_accuracy]", "---", "",
+    simulated = task in TASKS
+    dataset_id = f"ionmorph-synth-{task}" if simulated else task
+    cohort = f"{'simulated ' if simulated else ''}{task} cohort ({len(data.slides)} slides, {n_pat} patients)"
+    results = [EvalSet(f"{cohort}, {level} level, patient-grouped cross-validation",
+                       {"balanced_accuracy": cv[f"{level}_ba_mean"]}, dataset_id, split="cross-validation")
+               for level in ("patch", "slide")] if cv else []
+    lines = [front_matter(model_name=f"tumor3d-{task}",
+                          task_name=f"MSI patch classification ({' / '.join(cfg.classes)})",
+                          tags=["mass-spectrometry-imaging", "tumour-classification", "3d-cnn", "tumor3d"],
+                          datasets=[dataset_id], results=results, repo_id=f"ionmorph/tumor3d-{task}"), "",
              f"# Tumor3DNet ({task})", "",
              f"A compact 3D CNN ({model.n_parameters():,} parameters) classifying {cfg.patch} x {cfg.patch} x "
              f"{cfg.n_channels} patches of an MSI slide as {' / '.join(cfg.classes)}.", "",

@@ -136,8 +136,8 @@ def main(argv: list[str] | None = None) -> int:
     shutil.copy(args.run / "confusion.png", staging / "confusion.png")
     classify_barley(args.run / "model", args.realdata / "barley", staging)
     notes = args.notes.read_text(encoding="utf-8")
-    card = model_card(model, metrics=metric_rows(metrics), datasets=["ionmorph-synth"],
-                      evaluation_notes="![confusion](confusion.png)\n\n" + notes)
+    card = model_card(model, metrics=metric_rows(metrics), datasets=["ionmorph-synth"], name=NAME,
+                      repo_id=f"ionmorph/{NAME}", evaluation_notes="![confusion](confusion.png)\n\n" + notes)
     model.save_pretrained(staging / "weights", card=card, dtype="float16")
     publish_onnx(staging / "weights", args.realdata / "barley")
     for f in staging.iterdir():
