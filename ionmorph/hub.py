@@ -207,6 +207,40 @@ def _from_hub(repo_id: str, revision: str | None, local_only: bool) -> Path:
                                   local_files_only=local_only, allow_patterns=sorted(FOLDER_FILES)))
 
 
+def _cache_misses() -> tuple[type[BaseException], ...]:
+    """What ``snapshot_download(local_files_only=True)`` raises when the HF cache lacks the files."""
+    from huggingface_hub.errors import LocalEntryNotFoundError
+
+    return LocalEntryNotFoundError, OSError, ValueError
+
+
+def _checkout_copy(rec: dict[str, Any]) -> Path | None:
+    """The checkout's folder of a registry revision record, when it holds the weights file."""
+    local = weights_dir() / rec["folder"]
+    return local if (local / WEIGHTS_FILE).is_file() else None
+
+
+def local_copy(name: str, tag: str) -> tuple[str, Path] | None:
+    """Where revision ``tag`` of the registered ``name`` is on this machine, without downloading.
+
+    Returns
+    -------
+    (str, pathlib.Path) or None
+        ``("checkout", folder)`` or ``("hf-cache", snapshot folder)``; None when it is not downloaded.
+    """
+    entry = load_registry()["models"][name]
+    rec = entry["revisions"][tag]
+    folder = _checkout_copy(rec)
+    if folder is not None:
+        return "checkout", folder
+    if entry.get("repo_id"):
+        try:
+            return "hf-cache", _from_hub(entry["repo_id"], rec.get("revision") or tag, local_only=True)
+        except _cache_misses():
+            pass
+    return None
+
+
 def fetch_from_hub(repo_id: str, revision: str | None = None) -> tuple[Path, str]:
     """The folder of ``repo_id`` at ``revision``: the HF cache first, then a download (unless offline).
 
@@ -224,7 +258,7 @@ def fetch_from_hub(repo_id: str, revision: str | None = None) -> tuple[Path, str
 
     try:
         return _from_hub(repo_id, revision, local_only=True), "hf-cache"
-    except (LocalEntryNotFoundError, OSError, ValueError) as exc:
+    except _cache_misses() as exc:
         cached_error = exc
     where = f"revision {revision or 'main'}"
     if _env_flag("HF_HUB_OFFLINE"):
@@ -262,11 +296,11 @@ def resolve_weights(name_or_path: str | os.PathLike, revision: str | None = None
             raise WeightsError(f"{text!r} is registered in {registry_path()} but has no published revision yet")
         rec = revisions[tag]
         hashes = {"sha256": rec.get("sha256"), "onnx_sha256": rec.get("onnx_sha256")}
-        local = weights_dir() / rec["folder"]
-        if (local / WEIGHTS_FILE).is_file():
+        local = _checkout_copy(rec)
+        if local is not None:
             return ResolvedWeights(local, "checkout", text, tag, **hashes)
         if not entry.get("repo_id"):
-            raise WeightsError(f"{local}: registered folder of {text!r} {tag} is missing and no repo_id is known")
+            raise WeightsError(f"{weights_dir() / rec['folder']}: registered folder of {text!r} {tag} is missing and no repo_id is known")
         folder, source = fetch_from_hub(entry["repo_id"], rec.get("revision") or tag)
         return ResolvedWeights(folder, source, text, tag, **hashes)
     if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists():

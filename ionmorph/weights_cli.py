@@ -6,8 +6,8 @@ import json
 from pathlib import Path
 
 from .errors import WeightsError
-from .hub import (CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, load_registry, recorded_sha256, registry_path,
-                  resolve_weights, verify_sha256, weights_dir)
+from .hub import (CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, load_registry, local_copy, recorded_sha256,
+                  registry_path, resolve_weights, verify_sha256, weights_dir)
 
 
 def _list(args: argparse.Namespace) -> int:
@@ -15,15 +15,19 @@ def _list(args: argparse.Namespace) -> int:
     rows = []
     for name, entry in sorted(reg["models"].items()):
         for tag in sorted(entry.get("revisions") or {}):
+            where, folder = local_copy(name, tag) or (None, None)
             rows.append({"name": name, "tag": tag, "default": tag == entry.get("default"),
-                         "family": entry.get("family"), "repo_id": entry.get("repo_id")})
+                         "family": entry.get("family"), "repo_id": entry.get("repo_id"),
+                         "available": where, "folder": str(folder) if folder else None})
     if args.json:
         print(json.dumps({"registry": str(registry_path()), "weights": rows}, indent=2))
         return 0
     print(f"registry {registry_path()}")
     for r in rows:
+        where = {"checkout": "checkout weights/", "hf-cache": "Hugging Face cache"}.get(r["available"])
         print(f"  {r['name']} {r['tag']}{' (default)' if r['default'] else ''}  {r['family']}  "
-              f"hub {r['repo_id'] or '-'}")
+              f"hub {r['repo_id'] or '-'}  "
+              + (f"local: {where} {r['folder']}" if where else "not downloaded ('ionmorph weights download')"))
     return 0
 
 
@@ -69,7 +73,8 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
     p = subparsers.add_parser("weights", help="list, download or verify model weights",
                               description=__doc__.splitlines()[0] + f" Checkout weights folder: {weights_dir()}.")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
-    ls = sub.add_parser("list", help="the registered weights (name, tag, Hub repo)")
+    ls = sub.add_parser("list", help="the registered weights (name, tag, Hub repo) and where each is on this "
+                                    "machine: the checkout's weights/, the Hugging Face cache, or not downloaded")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=_list)
     dl = sub.add_parser("download", help="fetch weights into the Hugging Face cache (unless present) and check them",

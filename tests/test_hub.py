@@ -355,6 +355,28 @@ def test_weights_cli_list_download_verify(tmp_path, capsys, monkeypatch):
     assert "HF_HUB_OFFLINE is set" in capsys.readouterr().err
 
 
+def test_weights_list_says_where_each_version_is(hf_cache, weights, tmp_path, capsys):
+    from ionmorph.cli import main
+
+    here = _model(1).save_pretrained(weights / "tiny-here")
+    cached = _model(2).save_pretrained(tmp_path / "src")
+    commit = fill_hf_cache(hf_cache, "org/tiny", "v2", cached)
+    revs = {"v1": {"folder": "tiny-here", "revision": "v1"}, "v2": {"folder": "tiny-v2", "revision": "v2"},
+            "v3": {"folder": "tiny-v3", "revision": "v3"}}
+    reg = {"format": 1, "models": {"tiny": {"family": "tiny-test", "repo_id": "org/tiny", "default": "v2",
+                                            "revisions": revs}}}
+    (weights / "registry.json").write_text(json.dumps(reg))
+    assert main(["weights", "list", "--json"]) == 0
+    rows = {r["tag"]: (r["available"], r["folder"]) for r in json.loads(capsys.readouterr().out)["weights"]}
+    assert rows["v1"] == ("checkout", str(here)) and rows["v3"] == (None, None)
+    assert rows["v2"][0] == "hf-cache" and Path(rows["v2"][1]).name == commit
+    assert main(["weights", "list"]) == 0
+    lines = capsys.readouterr().out.splitlines()[1:]
+    assert f"local: checkout weights/ {here}" in lines[0]
+    assert "(default)" in lines[1] and "local: Hugging Face cache" in lines[1] and commit in lines[1]
+    assert lines[2].endswith("not downloaded ('ionmorph weights download')")
+
+
 def test_shipped_model_cards_are_hub_valid():
     from huggingface_hub import ModelCard
 
