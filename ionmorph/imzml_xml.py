@@ -107,11 +107,16 @@ def _meanings(params: dict) -> set[str]:
     return found
 
 
-class _Parser:
-    """Expat handlers and their state; see :func:`parse_imzml`."""
+class _HeaderDone(Exception):
+    """Raised by the end handler when the first spectrum ends (header-only parse, :func:`header_params`)."""
 
-    def __init__(self, path: Path, on_root: Callable[[], None] | None) -> None:
-        self.path, self.on_root = path, on_root
+
+class _Parser:
+    """Expat handlers and their state; see :func:`parse_imzml` and :func:`header_params`."""
+
+    def __init__(self, path: Path, on_root: Callable[[], None] | None, header_only: bool = False) -> None:
+        self.path, self.on_root, self.header_only = path, on_root, header_only
+        self.header_cv: list[tuple[str, dict]] = []  # header-only: (parent's local name, attributes)
         self.p = expat.ParserCreate(namespace_separator=" ")
         self.p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self.p.StartDoctypeDeclHandler = self._doctype
@@ -157,13 +162,15 @@ class _Parser:
         parent = self.stack[-1] if self.stack else None
         self.stack.append(name)
         if name == _CV:
+            if self.header_only:
+                self.header_cv.append((parent.rpartition(" ")[2] if parent else "", attrs))
             if parent == _FILE_CONTENT:
                 self.file_params[attrs.get("accession")] = attrs
             elif parent == _GROUP and self.group is not None:
                 self.group[attrs.get("accession")] = attrs
         elif name == _GROUP:
             self.group = self.groups.setdefault(attrs.get("id"), {})
-        elif name == _SPECTRUM_LIST:
+        elif name == _SPECTRUM_LIST and not self.header_only:
             self.in_list = True
             self.p.StartElementHandler = self._list_handler()
             self.p.EndElementHandler = None
@@ -172,6 +179,8 @@ class _Parser:
         self.stack.pop()
         if name == _GROUP:
             self.group = None
+        elif name == _SPECTRUM and self.header_only:
+            raise _HeaderDone
 
     # ---------------------------------------------------------------- spectrum list (hot path)
     def _list_handler(self) -> Callable[[str, dict], None]:
@@ -286,6 +295,21 @@ class _Parser:
 
     # ---------------------------------------------------------------- driver
     def run(self) -> ImzMLHeader:
+        self._feed()
+        if not self.in_list:
+            raise MSIFormatError(self.path, "not a readable imzML file: it has no <spectrumList>")
+        self._flush()
+        return self._result()
+
+    def run_header(self) -> list[tuple[str, dict]]:
+        try:
+            self._feed()
+        except _HeaderDone:
+            pass
+        return self.header_cv
+
+    def _feed(self) -> None:
+        """Feed the file to expat in growing chunks; expat's and decoding errors become MSIFormatError."""
         size = READ_BYTES
         try:
             with open(self.path, "rb") as fh:
@@ -308,10 +332,6 @@ class _Parser:
         except ValueError as exc:  # expat: "multi-byte encodings are not supported"
             raise MSIFormatError(self.path, f"the XML's text encoding cannot be read ({exc}); "
                                             "save it as UTF-8") from None
-        if not self.in_list:
-            raise MSIFormatError(self.path, "not a readable imzML file: it has no <spectrumList>")
-        self._flush()
-        return self._result()
 
     def _result(self) -> ImzMLHeader:
         table = np.frombuffer(self.table, np.int64).reshape(-1, 7) if self.n else np.zeros((0, 7), np.int64)
@@ -354,3 +374,29 @@ def parse_imzml(path: str | os.PathLike, on_root: Callable[[], None] | None = No
         integers or lie beyond the 64-bit range, arrays stored in differing number formats.
     """
     return _Parser(Path(path), on_root).run()
+
+
+def header_params(path: str | os.PathLike) -> list[tuple[str, dict]]:
+    """Every cvParam of an imzML file up to the end of its first spectrum, in document order.
+
+    The same safe streaming parse as :func:`parse_imzml` (no DTD, no entities), stopped once the
+    first spectrum ends, so it stays fast on files with millions of spectra.
+
+    Parameters
+    ----------
+    path : path-like
+        The ``.imzML`` file.
+
+    Returns
+    -------
+    list of (str, dict)
+        ``(local name of the parent element, cvParam attributes)``, e.g.
+        ``("scanSettings", {"accession": "IMS:1000046", "value": "50", ...})``.
+
+    Raises
+    ------
+    MSIFormatError
+        Not XML, not imzML, malformed XML before the first spectrum ends, a DTD or entity
+        declaration, an unknown text encoding.
+    """
+    return _Parser(Path(path), None, header_only=True).run_header()

@@ -1,16 +1,15 @@
 """Acquisition metadata from an imzML header: pixel size, polarity, instrument.
 
-Only the header is parsed (everything before the first spectrum ends), so this stays fast on files
-with millions of spectra. Values a file does not declare are None.
+Only the header is parsed (everything before the first spectrum ends), with the reader's safe
+streaming parser (:func:`ionmorph.imzml_xml.header_params`), so this stays fast on files with
+millions of spectra. Values a file does not declare are None.
 """
 from __future__ import annotations
 
 import os
-import xml.etree.ElementTree as ET
 from dataclasses import asdict, dataclass
-from pathlib import Path
 
-from .errors import MSIFormatError
+from .imzml_xml import header_params
 
 #: Accessions read: pixel size x / y (IMS), positive / negative scan (MS).
 _PIXEL_X, _PIXEL_Y = "IMS:1000046", "IMS:1000047"
@@ -44,40 +43,26 @@ class AcquisitionInfo:
         return d
 
 
-def _local(tag: str) -> str:
-    return tag.rsplit("}", 1)[-1]
-
-
 def read_acquisition_info(path: str | os.PathLike) -> AcquisitionInfo:
-    """Pixel size, polarity and instrument declared in the header of the imzML file ``path``."""
-    path = Path(path)
+    """Pixel size, polarity and instrument declared in the header of the imzML file ``path``.
+
+    Raises
+    ------
+    MSIFormatError
+        The header cannot be read (see :func:`ionmorph.imzml_xml.header_params`).
+    """
     size: dict[str, float] = {}
     polarity = instrument = None
-    stack: list[str] = []
-    try:
-        for event, elem in ET.iterparse(path, events=("start", "end")):
-            name = _local(elem.tag)
-            if event == "start":
-                stack.append(name)
-                continue
-            stack.pop()
-            if name == "cvParam":
-                acc = elem.get("accession", "")
-                if acc in (_PIXEL_X, _PIXEL_Y):
-                    try:
-                        size[acc] = float(elem.get("value", ""))
-                    except ValueError:
-                        pass
-                elif acc in _POLARITY and polarity is None:
-                    polarity = _POLARITY[acc]
-                elif (instrument is None and stack and stack[-1] == "instrumentConfiguration"
-                      and elem.get("name") and elem.get("name") not in _NOT_INSTRUMENT):
-                    instrument = elem.get("name")
-            elif name == "spectrum":
-                break
-            if name not in ("cvParam", "userParam"):
-                elem.clear()
-    except (ET.ParseError, OSError) as exc:
-        raise MSIFormatError(path, f"cannot read the imzML header ({exc})") from None
+    for parent, attrs in header_params(path):
+        acc, name = attrs.get("accession", ""), attrs.get("name")
+        if acc in (_PIXEL_X, _PIXEL_Y):
+            try:
+                size[acc] = float(attrs.get("value", ""))
+            except ValueError:
+                pass
+        elif acc in _POLARITY and polarity is None:
+            polarity = _POLARITY[acc]
+        elif instrument is None and parent == "instrumentConfiguration" and name and name not in _NOT_INSTRUMENT:
+            instrument = name
     pixel = (size[_PIXEL_X], size.get(_PIXEL_Y, size[_PIXEL_X])) if _PIXEL_X in size else None
     return AcquisitionInfo(pixel, polarity, instrument)

@@ -47,6 +47,35 @@ def test_info_shows_pixel_size_polarity_and_instrument(realdata, capsys):
     assert summary["pixel_size_um"] == [20.0, 20.0] and summary["polarity"] is None
 
 
+_HEADER = """<?xml version="1.0" encoding="UTF-8"?>{doctype}
+<mzML xmlns="http://psi.hupo.org/ms/mzml" version="1.1">
+  <referenceableParamGroupList count="1"><referenceableParamGroup id="scan1">
+    <cvParam cvRef="MS" accession="MS:1000130" name="positive scan"/>
+  </referenceableParamGroup></referenceableParamGroupList>
+  <scanSettingsList count="1"><scanSettings id="s1">
+    <cvParam cvRef="IMS" accession="IMS:1000046" name="pixel size (x)" value="{size}"/>
+  </scanSettings></scanSettingsList>
+  <instrumentConfigurationList count="1"><instrumentConfiguration id="ic">
+    <cvParam cvRef="MS" accession="MS:1000529" name="instrument serial number" value="42"/>
+    <cvParam cvRef="MS" accession="MS:1002416" name="Orbitrap Fusion"/>
+  </instrumentConfiguration></instrumentConfigurationList>
+  <run id="r"><spectrumList count="2"><spectrum id="1" index="0"><cvParam accession="MS:1000129"/></spectrum>
+"""
+
+
+def test_acquisition_info_reads_only_the_header_with_the_safe_parser(tmp_path):
+    from ionmorph.errors import MSIFormatError
+    from ionmorph.metadata import read_acquisition_info
+
+    path = tmp_path / "head.imzML"
+    path.write_text(_HEADER.format(doctype="", size="25") + "<spectrum <<< the rest is never parsed")
+    info = read_acquisition_info(path)                   # y defaults to x; the group's polarity comes first
+    assert info.to_dict() == {"pixel_size_um": [25.0, 25.0], "polarity": "positive", "instrument": "Orbitrap Fusion"}
+    path.write_text(_HEADER.format(doctype='<!DOCTYPE mzML [<!ENTITY s "30">]>', size="&s;"))
+    with pytest.raises(MSIFormatError, match="head.imzML: the XML declares a document type"):
+        read_acquisition_info(path)
+
+
 def test_images_grid(small, tmp_path, capsys):
     out = tmp_path / "grid.png"
     assert main(["images", str(small), "--mz", "300", "500.5", "--ppm", "20", "-o", str(out), "--shared-scale",
