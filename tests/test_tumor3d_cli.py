@@ -54,6 +54,19 @@ def test_errors_are_one_line(tmp_path, capsys):
     assert "patient id" in capsys.readouterr().err
 
 
+def test_unknown_task_is_one_line_before_the_heavy_imports(tmp_path):
+    import subprocess
+    import sys
+
+    code = ("import sys; from tumor3d.cli import main; "
+            f"rc = main(['train', '--task', 'nope', '--out', {str(tmp_path / 'm')!r}]); "
+            "print(rc, [m for m in ('torch', 'timm', 'sklearn') if m in sys.modules])")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.stdout.strip() == "2 []", done.stdout + done.stderr
+    assert done.stderr.startswith("tumor3d: error: unknown task 'nope'; choose from ") and done.stderr.count("\n") == 1
+    assert "tumour-desi" in done.stderr and not (tmp_path / "m").exists()
+
+
 def test_predict_refuses_a_file_without_the_models_channels(tmp_path, capsys):
     from pyimzml.ImzMLWriter import ImzMLWriter
 

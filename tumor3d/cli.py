@@ -11,6 +11,7 @@ import numpy as np
 from ionmorph.cli import run
 from ionmorph.pick import DEFAULT_MODEL
 
+from .cohort import task_spec
 from .train import SELECTIONS, TrainConfig
 
 DEFAULT_TUMOR_MODEL = "tumor3d-tumour-desi"
@@ -28,6 +29,8 @@ def _cohort(args: argparse.Namespace):
 
 def cmd_train(args: argparse.Namespace) -> int:
     """Train a Tumor3DNet on every slide of a cohort; optionally report grouped-CV numbers first."""
+    if args.task is not None:
+        task_spec(args.task)                  # an unknown task is a one-line error before the heavy imports
     from ionmorph.fileio import check_output
     from ionmorph.hub import is_weights_folder
 

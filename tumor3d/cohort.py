@@ -165,6 +165,19 @@ def simulate_cohort(spec: TaskSpec, n_patients: int, shape: tuple[int, int], see
                    simulate_slide(spec.family, spec.instrument, shape, markers, patient, kind, seed, p, s, knobs))
 
 
+def task_spec(task: str | TaskSpec) -> TaskSpec:
+    """The spec of a task name from :data:`TASKS` (a spec is returned as it is).
+
+    Raises
+    ------
+    InputError
+        An unknown task name (the message lists the known ones).
+    """
+    if isinstance(task, str) and task not in TASKS:
+        raise InputError(f"unknown task {task!r}; choose from {', '.join(sorted(TASKS))}")
+    return TASKS[task] if isinstance(task, str) else task
+
+
 def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients: int | None = None,
                  shape: Sequence[int] | None = None, seed: int = 0, knobs: Knobs = Knobs(),
                  progress: bool = False) -> Cohort:
@@ -187,9 +200,7 @@ def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients
 
     from ionmorph.fileio import atomic_path
 
-    if isinstance(task, str) and task not in TASKS:
-        raise InputError(f"unknown task {task!r}; choose from {sorted(TASKS)}")
-    spec = TASKS[task] if isinstance(task, str) else task
+    spec = task_spec(task)
     n = spec.n_patients if n_patients is None else n_patients
     shape = tuple(spec.shape if shape is None else shape)
     root = Path(out_dir)
