@@ -11,6 +11,10 @@ import sys
 
 from .errors import IonMorphError
 
+#: What ``ionmorph --help`` says first.
+DESCRIPTION = ("Mass spectrometry imaging with IonMorphNet: inspect imzML files, pick the informative ion "
+               "images, simulate labelled sections and train or manage models.")
+
 COMMAND_MODULES: tuple[str, ...] = (
     "ionmorph.msi_cli",        # info, images
     "ionmorph.synth.cli",      # simulate, corpus
@@ -26,7 +30,7 @@ def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, prog: str = "ionmor
     """Build the argument parser from the command modules."""
     from . import __version__
 
-    parser = argparse.ArgumentParser(prog=prog, description=description or __doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog=prog, description=description or DESCRIPTION)
     parser.add_argument("--version", action="version", version=f"{prog} (ionmorph) {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in modules:

@@ -174,13 +174,16 @@ def _cmd(args: argparse.Namespace) -> int:
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     """``ionmorph convert-checkpoint best_model.pt run_meta.json OUT_DIR``."""
     p = subparsers.add_parser("convert-checkpoint", help="import a published IonMorphNet checkpoint",
-                              description=__doc__.splitlines()[0])
-    p.add_argument("checkpoint", type=Path, help="best_model.pt in the published format")
+                              description="Import a checkpoint released with the IonMorphNet paper "
+                                          "(best_model.pt and its run_meta.json) as an ionmorph weights folder "
+                                          "that 'ionmorph pick --model OUT_DIR' can use.")
+    p.add_argument("checkpoint", type=Path, help="the released best_model.pt")
     p.add_argument("run_meta", type=Path, help="run_meta.json beside the checkpoint")
     p.add_argument("out_dir", type=Path, help="weights folder to write")
     p.add_argument("--dtype", choices=("float16", "float32", "keep"), default="float16",
                    help="storage type of the weights (default float16)")
-    p.add_argument("--version", default="published", help="version recorded in config.json")
+    p.add_argument("--version", default="published", help="version recorded in the folder's config.json and model card "
+                                                                 "(default %(default)s)")
     p.add_argument("--trust", action="store_true",
                    help="allow full unpickling when a weights-only load refuses the file (only for trusted files)")
     p.add_argument("--force", action="store_true",

@@ -434,39 +434,65 @@ def _finish(cfg: TrainConfig, model, cache, rows, splits, weights, state, stop_r
 def add_arguments(p: argparse.ArgumentParser) -> None:
     """The training options (shared by ``ionmorph train`` and ``python -m ionmorph.train``)."""
     d = TrainConfig(root=Path("."), out=Path("."))
-    p.add_argument("root", type=Path, help="data root: <root>/<id>/<id>.imzML and <root>/labels/<id>.csv")
-    p.add_argument("-o", "--out", type=Path, required=True, help="run folder (checkpoints, metrics, model/)")
+    p.add_argument("root", type=Path, help="corpus folder: <root>/<id>/<id>.imzML and <root>/labels/<id>.csv "
+                                           "(e.g. made by 'ionmorph corpus')")
+    p.add_argument("-o", "--out", type=Path, required=True,
+                   help="run folder: checkpoints, metrics, a confusion matrix and the best model in model/")
     p.add_argument("--cache", type=Path, default=None,
                    help="ion-image cache folder (default $IONMORPH_CACHE or ~/.cache/ionmorph/train/<root>)")
-    p.add_argument("--split", choices=("random", "published"), default=d.split)
-    p.add_argument("--seed", type=int, default=d.seed)
-    p.add_argument("--val-fraction", type=float, default=d.val_fraction)
-    p.add_argument("--test-fraction", type=float, default=d.test_fraction)
+    p.add_argument("--split", choices=("random", "published"), default=d.split,
+                   help="how sections are split into training, validation and test: random (seeded, whole "
+                        "sections) or the split of the published IonMorphNet label set (default %(default)s)")
+    p.add_argument("--seed", type=int, default=d.seed,
+                   help="random seed of the split, the initial weights and the batches (default %(default)s)")
+    p.add_argument("--val-fraction", type=float, default=d.val_fraction,
+                   help="share of the sections used for validation (default %(default)s)")
+    p.add_argument("--test-fraction", type=float, default=d.test_fraction,
+                   help="share of the sections kept for the final test (default %(default)s)")
     p.add_argument("--holdout-family", nargs="*", default=[], metavar="F",
                    help="families kept out of training and validation (generalisation test)")
-    p.add_argument("--holdout-instrument", nargs="*", default=[], metavar="I")
-    p.add_argument("--ppm", type=float, default=d.ppm, help="ion-image half-width for sections without their own ppm")
-    p.add_argument("--arch", default=d.arch, help="timm architecture name")
+    p.add_argument("--holdout-instrument", nargs="*", default=[], metavar="I",
+                   help="instruments kept out of training and validation (generalisation test)")
+    p.add_argument("--ppm", type=float, default=d.ppm,
+                   help="ion-image half-width in ppm for sections that do not record their own (default %(default)s)")
+    p.add_argument("--arch", default=d.arch, help="backbone: a timm model name (default %(default)s)")
     p.add_argument("--init", default=None, metavar="WEIGHTS",
                    help="start from these IonMorphNet weights (name, folder or Hub id): fine-tuning")
-    p.add_argument("--input-size", type=int, default=d.input_size)
-    p.add_argument("--drop-path", type=float, default=d.drop_path)
-    p.add_argument("--epochs", type=int, default=d.epochs)
-    p.add_argument("--batch-size", type=int, default=d.batch_size)
-    p.add_argument("--lr", type=float, default=d.lr)
-    p.add_argument("--weight-decay", type=float, default=d.weight_decay)
-    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs)
-    p.add_argument("--patience", type=int, default=d.patience, help="early stopping on validation loss")
-    p.add_argument("--augment", type=float, default=d.augment, help="augmentation strength (0 = geometric only)")
-    p.add_argument("--bf16", action="store_true", help="bf16 autocast (CPU or GPU)")
-    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
-    p.add_argument("--max-hours", type=float, default=None, help="stop cleanly (and save) after this time")
-    p.add_argument("--steps-per-epoch", type=int, default=None, help="cap on optimizer steps per epoch")
-    p.add_argument("--workers", type=int, default=d.workers, help="processes building the ion-image cache")
-    p.add_argument("--loader-workers", type=int, default=d.loader_workers, help="DataLoader worker processes")
-    p.add_argument("--device", default=None, help="torch device (default: the rank's GPU if any, else CPU)")
-    p.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
-    p.add_argument("--no-progress", dest="progress", action="store_false")
+    p.add_argument("--input-size", type=int, default=d.input_size,
+                   help="side in pixels that every ion image is resized to (default %(default)s)")
+    p.add_argument("--drop-path", type=float, default=d.drop_path,
+                   help="stochastic depth rate, a regularisation of the backbone (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=d.epochs, help="passes over the training images "
+                                                                 "(default %(default)s)")
+    p.add_argument("--batch-size", type=int, default=d.batch_size, help="images per optimizer step "
+                                                                         "(default %(default)s)")
+    p.add_argument("--lr", type=float, default=d.lr, help="peak learning rate of AdamW (default %(default)s)")
+    p.add_argument("--weight-decay", type=float, default=d.weight_decay,
+                   help="AdamW weight decay (default %(default)s)")
+    p.add_argument("--warmup-epochs", type=float, default=d.warmup_epochs,
+                   help="epochs of linear learning-rate warm-up before the cosine decay; may be a fraction "
+                        "(default %(default)s)")
+    p.add_argument("--patience", type=int, default=d.patience,
+                   help="stop after this many epochs without a lower validation loss (default %(default)s)")
+    p.add_argument("--augment", type=float, default=d.augment,
+                   help="augmentation strength from 0 (flips and 90-degree rotations only) to 2 (default %(default)s)")
+    p.add_argument("--bf16", action="store_true",
+                   help="compute in bfloat16 (faster on GPUs and CPUs that support it, slower elsewhere)")
+    p.add_argument("--threads", type=int, default=None,
+                   help="CPU threads per training process (default: torch's choice, about one per core)")
+    p.add_argument("--max-hours", type=float, default=None,
+                   help="stop after this many hours: the current epoch ends early, is validated and saved")
+    p.add_argument("--steps-per-epoch", type=int, default=None,
+                   help="at most this many optimizer steps per epoch (default: one pass over the training images)")
+    p.add_argument("--workers", type=int, default=d.workers,
+                   help="processes extracting the ion images into the cache (default %(default)s)")
+    p.add_argument("--loader-workers", type=int, default=d.loader_workers,
+                   help="extra processes preparing training batches (default %(default)s: in the training process)")
+    p.add_argument("--device", default=None,
+                   help="torch device, e.g. cpu or cuda (default: a GPU when present, one per process with torchrun, "
+                        "else cpu)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted run from <out>/last.pt")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress bars")
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -491,7 +517,9 @@ def _run(args: argparse.Namespace) -> int:
 def add_cli(subparsers) -> None:
     """Add ``ionmorph train``."""
     p = subparsers.add_parser("train", help="train IonMorphNet on a labelled corpus",
-                              description=__doc__.splitlines()[0])
+                              description="Train (or fine-tune) IonMorphNet on a labelled corpus and keep the "
+                                          "best model by validation loss. 'python -m ionmorph.train' and "
+                                          "torchrun take the same options.")
     add_arguments(p)
     p.set_defaults(func=_run)
 

@@ -71,15 +71,17 @@ def _verify(args: argparse.Namespace) -> int:
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
     """Add ``weights`` with its ``list``, ``download`` and ``verify`` actions."""
     p = subparsers.add_parser("weights", help="list, download or verify model weights",
-                              description=__doc__.splitlines()[0] + f" Checkout weights folder: {weights_dir()}.")
+                              description="List the registered model weights, download them or check their "
+                                          f"files. Checkout weights folder: {weights_dir()}.")
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     ls = sub.add_parser("list", help="the registered weights (name, tag, Hub repo) and where each is on this "
                                     "machine: the checkout's weights/, the Hugging Face cache, or not downloaded")
-    ls.add_argument("--json", action="store_true", help="print JSON")
+    ls.add_argument("--json", action="store_true", help="print the list as JSON")
     ls.set_defaults(func=_list)
     dl = sub.add_parser("download", help="fetch weights into the Hugging Face cache (unless present) and check them",
-                        description="Resolve NAME as from_pretrained does (local folder, checkout weights/, "
-                                    "Hugging Face cache, then the Hub) and check the sha256 of its files.")
+                        description="Find NAME as the model loaders do (a local folder, the checkout's "
+                                    "weights/, the Hugging Face cache, then the Hub: downloaded once into "
+                                    "the cache) and check the sha256 of its files.")
     dl.add_argument("name", help="registered name (see 'ionmorph weights list') or Hub repo id org/name")
     dl.add_argument("--revision", help="revision tag (default: the registry's default)")
     dl.set_defaults(func=_download)

@@ -11,10 +11,13 @@ import numpy as np
 from ionmorph.cli import run
 from ionmorph.pick import DEFAULT_MODEL
 
-from .cohort import task_spec
+from .cohort import TASKS, task_spec
 from .train import SELECTIONS, TrainConfig
 
 DEFAULT_TUMOR_MODEL = "tumor3d-tumour-desi"
+#: What ``tumor3d --help`` says first.
+DESCRIPTION = ("Healthy / tumour classification of MSI slides with a small 3D CNN on ion images chosen by "
+               "IonMorphNet: train a model on a cohort, predict a slide, explain which m/z drive the calls.")
 
 
 def _cohort(args: argparse.Namespace):
@@ -121,45 +124,64 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     """Add ``train``, ``predict`` and ``explain``."""
     p = sub.add_parser("train", help="train a Tumor3DNet on a cohort (real or simulated)")
     src = p.add_mutually_exclusive_group(required=True)
-    src.add_argument("--cohort", help="cohort folder (public layout + cohort.json or patients.csv)")
-    src.add_argument("--task", help="simulate this task (see tumor3d.cohort.TASKS)")
-    p.add_argument("--out", required=True, help="output model folder")
-    p.add_argument("--work", default="tumor3d-work", help="folder for the simulated cohort and the cache")
-    p.add_argument("--n-patients", type=int, default=None)
-    p.add_argument("--ionmorphnet", default=DEFAULT_MODEL, help="IonMorphNet weights that choose the channels")
+    src.add_argument("--cohort", help="cohort folder: <slide>.imzML files, masks/<slide>_mask.npy annotations "
+                                      "(0 background, 1 healthy, 2 tumour) and a patient id per slide in "
+                                      "cohort.json or patients.csv (columns slide,patient)")
+    src.add_argument("--task", help=f"simulate a cohort of this kind instead: {', '.join(sorted(TASKS))}")
+    p.add_argument("--out", required=True, help="model folder to write (weights, config.json, model card)")
+    p.add_argument("--work", default="tumor3d-work",
+                   help="folder for the simulated cohort and the ion-image cache (default %(default)s)")
+    p.add_argument("--n-patients", type=int, default=None,
+                   help="patients of a simulated cohort (default: the task's, 12)")
+    p.add_argument("--ionmorphnet", default=DEFAULT_MODEL,
+                   help="IonMorphNet weights that choose the ion images (default %(default)s)")
     p.add_argument("--selection", default="ionmorphnet", choices=SELECTIONS,
-                   help="channel selection (random/intensity: the ablations)")
-    p.add_argument("--channels", type=int, default=TrainConfig.n_channels)
-    p.add_argument("--patch", type=int, default=TrainConfig.patch)
-    p.add_argument("--epochs", type=int, default=TrainConfig.epochs)
-    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size)
-    p.add_argument("--folds", type=int, default=0, help="also report patient-grouped k-fold CV (0: skip)")
-    p.add_argument("--seed", type=int, default=0)
+                   help="how the ion images are chosen: by IonMorphNet's informative score (default), the "
+                        "same without the off-sample class (ionmorphnet-tissue), or at random or by mean "
+                        "intensity for comparison")
+    p.add_argument("--channels", type=int, default=TrainConfig.n_channels,
+                   help="number of ion images (m/z channels) the model reads (default %(default)s)")
+    p.add_argument("--patch", type=int, default=TrainConfig.patch,
+                   help="side in pixels of the square patch classified around each pixel (default %(default)s)")
+    p.add_argument("--epochs", type=int, default=TrainConfig.epochs,
+                   help="training epochs (default %(default)s; inside --folds, a fold stops earlier when "
+                        "its validation patients stop improving)")
+    p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,
+                   help="patches per optimizer step (default %(default)s)")
+    p.add_argument("--folds", type=int, default=0,
+                   help="first report k-fold cross-validation grouped by patient (0: skip; default)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="random seed of the simulated cohort and the training (default %(default)s)")
     _force(p)
     p.set_defaults(func=cmd_train)
 
     p = sub.add_parser("predict", help="tumour-probability map and slide call of an imzML file")
-    p.add_argument("imzml")
+    p.add_argument("imzml", help="the slide's .imzML file (its .ibd beside it)")
     p.add_argument("--mask", help="annotation or region mask (.npy); nonzero pixels are predicted")
-    p.add_argument("--model", default=DEFAULT_TUMOR_MODEL)
+    p.add_argument("--model", default=DEFAULT_TUMOR_MODEL,
+                   help="Tumor3DNet weights: name, folder or Hub id (default %(default)s)")
     p.add_argument("-o", "--output", help="probability-map figure (.png)")
     _force(p)
     p.set_defaults(func=cmd_predict)
 
     p = sub.add_parser("explain", help="rank a model's m/z channels by tumour attribution")
-    p.add_argument("--cohort", required=True)
-    p.add_argument("--model", default=DEFAULT_TUMOR_MODEL)
+    p.add_argument("--cohort", required=True,
+                   help="cohort folder whose annotated tumour pixels are explained (same layout as for train)")
+    p.add_argument("--model", default=DEFAULT_TUMOR_MODEL,
+                   help="Tumor3DNet weights: name, folder or Hub id (default %(default)s)")
     p.add_argument("-o", "--output", required=True, help="ranked table (.csv)")
-    p.add_argument("-k", type=int, default=10)
-    p.add_argument("--stride", type=int, default=2)
-    p.add_argument("--max-patches", type=int, default=300, help="tumour patches per slide")
+    p.add_argument("-k", type=int, default=10, help="top m/z values to print (default %(default)s)")
+    p.add_argument("--stride", type=int, default=2,
+                   help="take a tumour patch at every n-th pixel in each direction (default %(default)s)")
+    p.add_argument("--max-patches", type=int, default=300,
+                   help="at most this many tumour patches per slide (default %(default)s)")
     _force(p)
     p.set_defaults(func=cmd_explain)
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``tumor3d`` command."""
-    return run(argv, ("tumor3d.cli",), "tumor3d", __doc__.splitlines()[0])
+    return run(argv, ("tumor3d.cli",), "tumor3d", DESCRIPTION)
 
 
 if __name__ == "__main__":

@@ -53,27 +53,41 @@ def add_cli(subparsers) -> None:
     """Add the ``simulate`` and ``corpus`` sub-commands."""
     sim = subparsers.add_parser("simulate", help="simulate one MSI section as imzML (+ label CSV)",
                                 description=_simulate.__doc__)
-    sim.add_argument("out", metavar="OUT.imzML")
-    sim.add_argument("--family", choices=FAMILIES, default="brain")
-    sim.add_argument("--instrument", choices=sorted(INSTRUMENT_PRESETS), default="maldi_tof")
-    sim.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"))
-    sim.add_argument("--n-ions", type=int, default=300)
-    sim.add_argument("--seed", type=int, default=0)
+    sim.add_argument("out", metavar="OUT.imzML",
+                     help="imzML file to write (its .ibd and a .labels.csv of the true ion classes go beside it)")
+    sim.add_argument("--family", choices=FAMILIES, default="brain", help="tissue type (default %(default)s)")
+    sim.add_argument("--instrument", choices=sorted(INSTRUMENT_PRESETS), default="maldi_tof",
+                     help="instrument to imitate: mass resolution, noise, pixel size (default %(default)s)")
+    sim.add_argument("--shape", type=int, nargs=2, metavar=("H", "W"),
+                     help="raster height and width in pixels (default: drawn, 60-140 pixels high)")
+    sim.add_argument("--n-ions", type=int, default=300, help="number of ions (peaks) in the section "
+                                                             "(default %(default)s)")
+    sim.add_argument("--seed", type=int, default=0,
+                     help="random seed: the same seed gives the same section (default %(default)s)")
     sim.add_argument("--mode", choices=MODES, help="storage mode (default: the instrument's)")
     sim.add_argument("--public", metavar="GROUP_DIR",
                      help="write <GROUP_DIR>/<name>.imzML and <GROUP_DIR>/masks/<name>_mask.npy instead")
     sim.add_argument("--force", action="store_true", help="replace existing output files")
     sim.set_defaults(func=_simulate)
 
-    cor = subparsers.add_parser("corpus", help="simulate a labelled training corpus")
-    cor.add_argument("out_dir", metavar="OUT_DIR")
-    cor.add_argument("--n-sections", type=int, required=True)
-    cor.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES))
-    cor.add_argument("--instruments", nargs="+", choices=sorted(INSTRUMENT_PRESETS), default=list(INSTRUMENTS))
-    cor.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES))
-    cor.add_argument("--shape-range", type=int, nargs=2, default=(40, 300), metavar=("MIN", "MAX"))
-    cor.add_argument("--seed", type=int, default=0)
-    cor.add_argument("--workers", type=int, default=1)
+    cor = subparsers.add_parser("corpus", help="simulate a labelled training corpus",
+                                description="Simulate a labelled corpus of MSI sections for training IonMorphNet.")
+    cor.add_argument("out_dir", metavar="OUT_DIR",
+                     help="corpus folder: one imzML per section and labels/<section>.csv (rerun to resume)")
+    cor.add_argument("--n-sections", type=int, required=True, help="number of sections to simulate")
+    cor.add_argument("--families", nargs="+", choices=FAMILIES, default=list(FAMILIES),
+                     help="tissue types to draw from (default: all)")
+    cor.add_argument("--instruments", nargs="+", choices=sorted(INSTRUMENT_PRESETS), default=list(INSTRUMENTS),
+                     help=f"instruments to draw from (default: {' '.join(INSTRUMENTS)})")
+    cor.add_argument("--modes", nargs="+", choices=MODES, default=list(MODES),
+                     help="imzML storage modes to use; each instrument keeps its usual mode 70%% of the time "
+                          "(default: all)")
+    cor.add_argument("--shape-range", type=int, nargs=2, default=(40, 300), metavar=("MIN", "MAX"),
+                     help="smallest and largest raster side in pixels (default 40 300; profile-mode sections "
+                          "stay at most 100 pixels)")
+    cor.add_argument("--seed", type=int, default=0,
+                     help="corpus seed: the same seed gives the same corpus (default %(default)s)")
+    cor.add_argument("--workers", type=int, default=1, help="processes simulating sections (default %(default)s)")
     cor.add_argument("--force", action="store_true",
                      help="write into an existing folder that is not a corpus (an earlier corpus is resumed)")
     cor.set_defaults(func=_corpus)
