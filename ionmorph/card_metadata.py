@@ -8,7 +8,7 @@ so a generated card parses with ``huggingface_hub.ModelCard`` exactly like a han
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
 from .errors import InputError
@@ -38,7 +38,7 @@ class EvalSet:
     name: str
     metrics: Mapping[str, Any]
     dataset_id: str
-    split: str | None = field(default=None)
+    split: str | None = None
 
     def hub_split(self) -> str | None:
         """The split recorded on the Hub (given, or read from the first word of the name)."""
