@@ -343,3 +343,26 @@ def test_tof_sims_is_sparse():
     lab = sec.labelled()
     shown = np.array([np.mean(sec.abundance[i][sec.mask] >= 1.0) for i in lab])
     assert np.median(shown) < 0.5  # most pixels of most channels hold less than one count
+
+
+def test_cell_walls_are_thin_connected_lines_of_the_requested_cell_size():
+    from scipy import ndimage
+
+    from ionmorph.synth.fields import cell_walls
+
+    walls = cell_walls(np.random.default_rng(0), (120, 120), diameter=10.0)
+    assert walls.shape == (120, 120) and walls.min() >= 0.0 and walls.max() <= 1.0
+    wall_px = walls > 0.5
+    assert 0.05 < wall_px.mean() < 0.4                    # thin walls, mostly cell interior
+    n_cells = ndimage.label(~wall_px)[1]
+    assert 0.5 * 120 * 120 / 100 < n_cells < 2.5 * 120 * 120 / 100   # about one cell per 10 x 10 px
+
+
+def test_cells_only_where_pixels_resolve_them():
+    from ionmorph.synth.instruments import get_instrument
+    from ionmorph.synth.section import _cells
+
+    tof = [_cells(seed, (80, 80), get_instrument("maldi_tof")) for seed in range(30)]
+    assert all(c is None for c in tof)                    # 50 um pixels never resolve 10-120 um cells
+    sims = [_cells(seed, (80, 80), get_instrument("tof_sims")) for seed in range(30)]
+    assert 5 < sum(c is not None for c in sims) < 25       # about half of the ToF-SIMS sections
