@@ -8,7 +8,11 @@ Two candidates are **linked** when both hold:
 2. their ion images agree: the Pearson correlation of their thumbnails (:func:`thumbnails`, block
    means over the measured pixels) is at least :data:`MIN_CORRELATION`. The m/z alone would link
    unrelated ions in a dense spectrum; the images of one molecule's isotopes and adducts follow
-   the same distribution.
+   the same distribution;
+3. for an isotope shift, the heavier candidate is no brighter than a 13C isotope of the lighter one
+   can be (:func:`max_isotope_ratio`). Without this check, a co-localised ion two hydrogens lighter
+   (one more double bond in a lipid series: 2.016 Da, 4.5 mDa from the 13C2 spacing) would be taken
+   for an M+2 isotope and chains of such species would merge into one group.
 
 A **group** is a connected set of linked candidates (:func:`group_ions`); peak picking then lets
 only the best-scoring member of each group be picked (``pick_peaks(group_isotopes=True)``).
@@ -32,6 +36,13 @@ SHIFTS: dict[str, float] = {
 }
 #: Shifts that make the heavier candidate an isotope of the lighter one.
 ISOTOPE_SHIFTS: tuple[str, ...] = ("M+1", "M+2")
+#: 13C natural abundance ratio 13C/12C (per carbon atom).
+C13_PER_CARBON = 0.0107
+#: Lightest mass per carbon atom (Da) assumed for the carbon-count bound (pure carbon: an upper bound
+#: on the carbons of any ion of that m/z; organic ions hold fewer).
+DA_PER_CARBON = 12.0
+#: Allowance on the isotope intensity bound for counting noise and ion suppression.
+ISOTOPE_RATIO_MARGIN = 1.5
 #: Smallest m/z tolerance of a shift (Da): peak-list channels and centroids are not exact.
 MIN_TOLERANCE_DA = 0.005
 #: Smallest thumbnail correlation of two linked ion images.
@@ -58,6 +69,17 @@ def mass_pairs(mz: np.ndarray, ppm: float) -> list[tuple[int, int, str]]:
         for i in np.flatnonzero(hi > lo):
             pairs.extend((int(i), int(j), name) for j in range(lo[i], hi[i]))
     return pairs
+
+
+def max_isotope_ratio(mz: float, n_heavy: int) -> float:
+    """Largest intensity ratio M+n / M of an ion of mass ``mz`` (singly charged) from 13C alone.
+
+    With at most ``mz / DA_PER_CARBON`` carbons of 13C share ``C13_PER_CARBON`` each, the M+1 ratio
+    is at most ``p = n_C * C13_PER_CARBON`` and the M+2 ratio ``p**2 / 2`` (binomial), times
+    :data:`ISOTOPE_RATIO_MARGIN`.
+    """
+    p = C13_PER_CARBON * float(mz) / DA_PER_CARBON
+    return ISOTOPE_RATIO_MARGIN * (p if n_heavy == 1 else p ** n_heavy / math.factorial(n_heavy))
 
 
 def thumbnails(images: np.ndarray, mask: np.ndarray | None = None, size: int = THUMBNAIL_SIZE,
@@ -135,6 +157,9 @@ def group_ions(mz: np.ndarray, pairs: list[tuple[int, int, str]], thumbs: dict[i
     isotope_of = np.full(n, np.nan)
     for i, j, name in sorted(pairs, key=lambda p: (p[1], p[0])):
         if correlation(thumbs[i], thumbs[j]) < min_correlation:
+            continue
+        if name in ISOTOPE_SHIFTS and \
+                np.mean(thumbs[j]) > max_isotope_ratio(mz[i], ISOTOPE_SHIFTS.index(name) + 1) * np.mean(thumbs[i]):
             continue
         ri, rj = root(i), root(j)
         parent[max(ri, rj)] = min(ri, rj)

@@ -51,3 +51,21 @@ def test_thumbnails_do_not_depend_on_the_block_size(monkeypatch):
     np.testing.assert_array_equal(thumbnails(images, mask, size=16), whole)
     assert whole.shape == (9, 14 * 10)                                              # 5 x 5 blocks
     np.testing.assert_array_equal(thumbnails(images, mask, size=16, index=[7, 2]), whole[[7, 2]])
+
+
+def test_an_isotope_is_no_brighter_than_13c_allows():
+    from ionmorph.ion_groups import max_isotope_ratio
+
+    assert 0.7 < max_isotope_ratio(800.0, 1) / 1.5 < 0.75           # 66.7 carbons at most x 1.07 %
+    assert np.isclose(max_isotope_ratio(800.0, 2), 1.5 * (0.0107 * 800 / 12) ** 2 / 2)
+    rng = np.random.default_rng(1)
+    pattern = rng.random(100) + 0.5
+    # a lipid (800), its 13C2 isotope at 20 %, and a co-localised species one double bond lighter
+    # than 802.0 (2.016 Da: inside the M+2 window) that is as bright as the lipid itself
+    mz = np.array([800.0, 800.0 + 2 * ISOTOPE_SPACING, 900.0, 902.0156])
+    pairs = mass_pairs(mz, ppm=5.0)
+    assert {(0, 1, "M+2"), (2, 3, "M+2")} <= {tuple(p) for p in pairs}
+    thumbs = {0: pattern, 1: 0.2 * pattern, 2: pattern, 3: 0.9 * pattern}
+    group, isotope_of = group_ions(mz, pairs, thumbs)
+    assert group[0] == group[1] and isotope_of[1] == 800.0
+    assert group[2] != group[3] and np.isnan(isotope_of[3])        # too bright to be 13C2 of 900
