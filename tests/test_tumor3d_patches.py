@@ -65,3 +65,25 @@ def test_grouped_folds_never_put_a_patient_on_both_sides():
         assert len(te)
     with pytest.raises(InputError):
         grouped_folds(patients, k=6)
+
+
+def test_strided_map_predicts_the_grid_and_fills_the_region_from_the_nearest_grid_pixel():
+    from tumor3d.slide import predict_map, score_grid
+
+    region = np.zeros((7, 8), dtype=bool)
+    region[1:6, 1:7] = True
+    cube = np.arange(7 * 8, dtype=np.float32).reshape(1, 7, 8)
+    seen = []
+
+    def proba(x):
+        seen.append(len(x))
+        v = x[:, 0, 0, 0] / 100.0
+        return np.stack([1 - v, v], axis=1)
+
+    dense = predict_map(proba, cube, region, 1)
+    sparse = predict_map(proba, cube, region, 1, stride=2)
+    grid = score_grid(region, 2)
+    assert seen == [region.sum(), grid.sum()] and grid.sum() < region.sum() / 2
+    np.testing.assert_allclose(sparse[grid], dense[grid])
+    assert np.isnan(sparse[~region]).all() and np.isfinite(sparse[region]).all()
+    assert sparse[3, 3] in {dense[2, 2], dense[2, 4], dense[4, 2], dense[4, 4]}

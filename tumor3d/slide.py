@@ -26,14 +26,35 @@ SMOOTH = 5
 TUMOUR = 2
 
 
+def score_grid(region: np.ndarray, stride: int = 1) -> np.ndarray:
+    """The ``region`` pixels on a grid of step ``stride`` (every region pixel for stride 1)."""
+    if stride < 1:
+        raise InputError(f"stride must be >= 1, got {stride}")
+    region = np.asarray(region, dtype=bool)
+    grid = np.zeros_like(region)
+    grid[::stride, ::stride] = region[::stride, ::stride]
+    return grid
+
+
 def predict_map(predict_proba: Callable[[np.ndarray], np.ndarray], cube: np.ndarray, region: np.ndarray,
-                patch: int, channels: np.ndarray | None = None, batch: int = 2048) -> np.ndarray:
-    """Tumour probability (last class) of a patch centred on every ``region`` pixel; NaN elsewhere."""
-    centres = np.argwhere(region)
+                patch: int, channels: np.ndarray | None = None, batch: int = 2048, stride: int = 1) -> np.ndarray:
+    """Tumour probability (last class) of a patch centred on every ``region`` pixel; NaN elsewhere.
+
+    With ``stride`` > 1 only the pixels of :func:`score_grid` are predicted and every other region
+    pixel takes the value of its nearest predicted pixel (neighbouring patches overlap anyway).
+    """
+    region = np.asarray(region, dtype=bool)
+    grid = score_grid(region, stride)
+    centres = np.argwhere(grid)
     out = np.full(region.shape, np.nan, dtype=np.float32)
     for i in range(0, len(centres), batch):
         c = centres[i:i + batch]
         out[c[:, 0], c[:, 1]] = predict_proba(extract_patches(cube, c, patch, channels))[:, -1]
+    if stride > 1 and grid.any():
+        from scipy.ndimage import distance_transform_edt
+
+        _, (rows, cols) = distance_transform_edt(~grid, return_indices=True)
+        out = np.where(region, out[rows, cols], np.nan).astype(np.float32)
     return out
 
 

@@ -136,7 +136,12 @@ def diverse_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int,
 
 @dataclass(frozen=True)
 class TrainConfig:
-    """Training and sampling settings shared by every method."""
+    """Training and sampling settings shared by every method.
+
+    ``widths`` are the feature maps per block of every network; ``score_stride`` the step of the
+    grid of test pixels that are predicted and scored (:func:`tumor3d.slide.score_grid`; 1 = every
+    annotated pixel), the same for every method.
+    """
 
     n_channels: int = 24
     patch: int = 9
@@ -151,6 +156,8 @@ class TrainConfig:
     weight_decay: float = 1e-4
     seed: int = 0
     threads: int = 2
+    widths: tuple[int, ...] = (16, 32, 64)
+    score_stride: int = 1
 
 
 @dataclass(frozen=True)
@@ -359,7 +366,7 @@ def make_classifier(spec: MethodSpec, channels: np.ndarray, mz: np.ndarray, ppm:
         return PixelClassifier(spec.classifier, seed=train.seed, n_jobs=train.threads, average=spec.average)
     config = Tumor3DConfig(n_channels=len(channels), patch=1 if spec.spectral_only else train.patch,
                            classes=classes, kind=spec.classifier, mz=tuple(float(m) for m in mz[channels]),
-                           ppm=ppm)
+                           ppm=ppm, widths=tuple(train.widths))
     return NetClassifier(config, train, progress)
 
 
@@ -380,7 +387,7 @@ class FoldResult:
     seconds: float = 0.0
 
     def patch_balanced_accuracy(self) -> float:
-        """Balanced accuracy over every annotated test pixel (a patch centred on each)."""
+        """Balanced accuracy over the scored test pixels (a patch centred on each; TrainConfig.score_stride)."""
         from sklearn.metrics import balanced_accuracy_score
 
         return float(balanced_accuracy_score(self.y_true, self.y_prob.argmax(axis=1)))
@@ -427,7 +434,7 @@ def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: 
     """
     import time
 
-    from .slide import predict_map, slide_call, slide_truth
+    from .slide import predict_map, score_grid, slide_call, slide_truth
 
     t0 = time.perf_counter()
     channels = data.channels(spec.selection, train.n_channels, train_idx)
@@ -444,12 +451,13 @@ def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: 
     y_true, y_prob, s_true, s_call, maps = [], [], [], [], {}
     for i in test_idx:
         s = data.slides[i]
-        prob = predict_map(clf.predict_proba, s.cube, s.annotation > 0, patch, channels)
-        keep = s.annotation > 0
+        region = s.annotation > 0
+        prob = predict_map(clf.predict_proba, s.cube, region, patch, channels, stride=train.score_stride)
+        keep = score_grid(region, train.score_stride)
         y_true.append(s.annotation[keep] - 1)
         y_prob.append(np.stack([1 - prob[keep], prob[keep]], axis=1))
         s_true.append(slide_truth(s.annotation))
-        s_call.append(slide_call(prob, keep))
+        s_call.append(slide_call(prob, region))
         maps[s.name] = prob
     return FoldResult(spec.name, fold, np.concatenate(y_true), np.concatenate(y_prob),
                       np.array(s_true), np.array(s_call), maps, clf, channels, time.perf_counter() - t0)
@@ -457,11 +465,13 @@ def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: 
 
 def cross_validate(data: TaskData, methods: tuple[MethodSpec, ...] = METHODS, *, k: int = 4,
                    train: TrainConfig = TrainConfig(), progress: bool = False,
-                   on_result: Callable[[FoldResult], None] | None = None) -> list[FoldResult]:
-    """Patient-grouped k-fold CV of every method; ``on_result`` sees each fold result."""
+                   on_result: Callable[[FoldResult], None] | None = None,
+                   run: int | None = None) -> list[FoldResult]:
+    """Patient-grouped k-fold CV of every method; ``on_result`` sees each fold result; ``run``: only
+    the first ``run`` of the k folds (timing runs)."""
     results = []
     folds = grouped_folds([s.patient for s in data.slides], k, seed=train.seed)
-    for f, (tr, te) in enumerate(folds):
+    for f, (tr, te) in enumerate(folds[:run]):
         for spec in methods:
             res = run_fold(data, spec, tr, te, train, fold=f, progress=progress)
             if on_result is not None:
