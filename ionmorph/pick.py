@@ -480,9 +480,14 @@ def pick_peaks(
     label = np.asarray(net.classes)[proba.argmax(axis=1)] if len(cand) else np.zeros(0, dtype=str)
     name = model if isinstance(model, (str, os.PathLike)) else type(model).__name__
     timings["total"] = time.perf_counter() - t0
+    picked = select(scores, k, threshold, group if group_isotopes else None)
+    n_groups = len(np.unique(group)) if len(group) else 0
+    if group_isotopes and k is not None and threshold is None and n_groups < min(k, len(cand)):
+        warnings.warn(f"k={k}: {len(cand)} candidates form {n_groups} ions (isotopes and adducts of one ion "
+                      f"share one pick), so {int(picked.sum())} are picked; group_isotopes=False "
+                      "(--keep-isotopes) picks them separately", UserWarning, stacklevel=2)
     return PickResult(mz=np.asarray(cand, dtype=np.float64), proba=proba, classes=net.classes,
-                      informative=informative, score=scores, label=label,
-                      picked=select(scores, k, threshold, group if group_isotopes else None), k=k,
+                      informative=informative, score=scores, label=label, picked=picked, k=k,
                       threshold=threshold, model=f"{name} ({net.architecture}, weights {net.version})",
                       timings=timings, _source=data, ppm=ppm,
                       mask=raster_mask, scoring=score, ppm_source=found.ppm_source, group=group,

@@ -248,6 +248,8 @@ def test_isotopes_take_one_pick_and_user_columns_come_through(weights, tmp_path)
     assert free.group.tolist() == list(range(6))
     with pytest.warns(UserWarning, match="k=10 asks for more than the 6 candidates"):
         pick_peaks(images, k=10, mz=mz, model=weights, backend="eager", progress=False)
+    with pytest.warns(UserWarning, match="k=4: 6 candidates form 3 ions .* so 3 are picked"):
+        assert pick_peaks(images, k=4, mz=mz, model=weights, backend="eager", progress=False).picked.sum() == 3
 
 
 def test_file_source_records_ppm_and_carries_user_columns(weights, section, tmp_path):
