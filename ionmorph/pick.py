@@ -156,11 +156,15 @@ class PickResult:
         """Candidate indices by descending score (ties keep m/z order)."""
         return np.argsort(-self.score, kind="stable")
 
+    def _ranked(self, picked_only: bool) -> np.ndarray:
+        """Candidate indices by descending score; only the picked ones when ``picked_only``."""
+        order = self.ranking
+        return order[self.picked[order]] if picked_only else order
+
     @property
     def picked_mz(self) -> np.ndarray:
         """m/z of the picked candidates, most informative first."""
-        order = self.ranking
-        return self.mz[order[self.picked[order]]]
+        return self.mz[self._ranked(True)]
 
     def _columns(self) -> dict[str, np.ndarray]:
         rank = np.empty(len(self), dtype=np.int64)
@@ -222,8 +226,7 @@ class PickResult:
         return self._source.ion_images(self.mz[idx], ppm=self.ppm)
 
     def _export_order(self, picked_only: bool) -> np.ndarray:
-        order = self.ranking
-        order = order[self.picked[order]] if picked_only else order
+        order = self._ranked(picked_only)
         if len(order) == 0:
             raise InputError("nothing to export: no picked candidates")
         return order
@@ -264,10 +267,7 @@ class PickResult:
 
         if which not in ("picked", "all"):
             raise InputError(f"which must be 'picked' or 'all', got {which!r}")
-        order = self.ranking
-        if which == "picked":
-            order = order[self.picked[order]]
-        order = order[:max(0, int(n))]
+        order = self._ranked(which == "picked")[:max(0, int(n))]
         if len(order) == 0:
             raise InputError(f"nothing to plot: no {'picked ' if which == 'picked' else ''}candidates")
         titles = [f"m/z {self.mz[i]:.4f}\n{self.label[i]} {self.score[i]:.2f}" for i in order]
@@ -291,15 +291,14 @@ def select(score: np.ndarray, k: int | None, threshold: float | None,
     ok = np.ones(len(score), dtype=bool)
     if threshold is not None or k is None:
         ok = score >= (DEFAULT_THRESHOLD if threshold is None else float(threshold))
+    order = np.argsort(-score, kind="stable")
     if group is not None:
-        by_score = np.argsort(-score, kind="stable")
-        _, first = np.unique(np.asarray(group)[by_score], return_index=True)
+        _, first = np.unique(np.asarray(group)[order], return_index=True)
         best = np.zeros(len(score), dtype=bool)
-        best[by_score[first]] = True
+        best[order[first]] = True
         ok &= best
     if k is None:
         return ok
-    order = np.argsort(-score, kind="stable")
     order = order[ok[order]][:k]
     picked = np.zeros(len(score), dtype=bool)
     picked[order] = True
