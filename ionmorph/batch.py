@@ -66,6 +66,7 @@ def expand_slides(inputs: Iterable[str | os.PathLike]) -> list[Path]:
         An entry matches no imzML file, or two slides share a file stem (their CSVs would collide).
     """
     slides: list[Path] = []
+    seen: set[Path] = set()
     for item in inputs:
         path = Path(item)
         if path.is_dir():
@@ -80,7 +81,10 @@ def expand_slides(inputs: Iterable[str | os.PathLike]) -> list[Path]:
             raise FileNotFoundError(f"{path}: file not found")
         if not found:
             raise InputError(f"{item}: no .imzML files there")
-        slides += [p for p in found if p.resolve() not in {s.resolve() for s in slides}]
+        for p in found:
+            if p.resolve() not in seen:
+                seen.add(p.resolve())
+                slides.append(p)
     stems: dict[str, Path] = {}
     for p in slides:
         other = stems.setdefault(p.stem.lower(), p)
