@@ -122,8 +122,11 @@ class SimulatedSection:
         return path
 
 
-#: Range of the per-section pixel-to-pixel (shot-to-shot) signal variation, log-normal sigma.
+#: Range of the per-section pixel-to-pixel (shot-to-shot) signal variation shared by the ions of a
+#: pixel, log-normal sigma (TIC normalisation exists in MSI because this is large).
 PIXEL_CV_RANGE = (0.15, 0.55)
+#: Largest ion-specific pixel-to-pixel yield variation, log-normal sigma (:func:`_ion_yield`).
+ION_YIELD_CV_MAX = 0.3
 #: Range of the drawn section sensitivity (``intensity_scale``), log-uniform.
 SENSITIVITY_RANGE = (0.05, 2.0)
 
@@ -200,18 +203,36 @@ def _measured(rng: np.random.Generator, tissue: np.ndarray, inst: Instrument, ro
     return mask
 
 
-def _substrate(rng: np.random.Generator, tissue: np.ndarray, thickness: np.ndarray, inst: Instrument) -> np.ndarray:
-    """Per-pixel signal factor: suppression, a slide-wide gradient and thickness on tissue; matrix crystals off it."""
+def _substrate(rng: np.random.Generator, tissue: np.ndarray, thickness: np.ndarray,
+               inst: Instrument) -> tuple[np.ndarray, np.ndarray]:
+    """Per-pixel signal factors: (substrate, shot).
+
+    ``substrate`` varies over the sample and is blurred with the analyte: suppression, a
+    slide-wide gradient and thickness on tissue, matrix crystals off it. ``shot`` is the
+    shot-to-shot variation of the ion yield (laser energy, the crystals hit), a log-normal factor of
+    each measured pixel shared by its ions: it arises at acquisition, after the spatial sampling, so
+    it is not blurred.
+    """
     shape, s = tissue.shape, min(tissue.shape)
     yy, xx = np.mgrid[0:shape[0], 0:shape[1]] / s
     ang = rng.uniform(0, 2 * np.pi)
     ramp = rng.normal(0, 0.15) * (np.cos(ang) * yy + np.sin(ang) * xx)  # coating / acquisition-time gradient
-    pixel_cv = rng.uniform(*PIXEL_CV_RANGE)  # shot-to-shot variation, shared by the ions of a pixel
-    tic = np.exp(inst.tic_cv * smooth_field(rng, shape, 0.05 * s + 0.5) + pixel_cv * rng.standard_normal(shape) + ramp)
+    pixel_cv = rng.uniform(*PIXEL_CV_RANGE)
+    shot = np.where(tissue, np.exp(pixel_cv * rng.standard_normal(shape) - 0.5 * pixel_cv**2), 1.0)
+    tic = np.exp(inst.tic_cv * smooth_field(rng, shape, 0.05 * s + 0.5) + ramp)
     spread = 0.35 if inst.matrix else 0.15
     matrix = np.exp(spread * ndimage.gaussian_filter(rng.standard_normal(shape), 0.7) / 0.4
                     + 0.25 * smooth_field(rng, shape, 0.2 * s + 0.5))
-    return np.where(tissue, thickness * tic, matrix)
+    return np.where(tissue, thickness * tic, matrix), shot
+
+
+def _ion_yield(ion: Ion, shape: tuple[int, int], seed: int) -> np.ndarray:
+    """The ion's own pixel-to-pixel yield variation (log-normal, mean 1): ion suppression differs
+    between analytes from pixel to pixel, so ions of a pixel do not vary in lockstep. Its sigma is an
+    ion property (drawn from the ion seed, up to :data:`ION_YIELD_CV_MAX`); the draw is per section."""
+    sigma = np.random.default_rng([ion.seed, 3]).uniform(0.0, ION_YIELD_CV_MAX)
+    z = np.random.default_rng([int(seed), ion.seed, 3]).standard_normal(shape)
+    return np.exp(sigma * z - 0.5 * sigma**2)
 
 
 def _row_factor(rng: np.random.Generator, shape: tuple[int, int], inst: Instrument) -> np.ndarray:
@@ -223,6 +244,11 @@ def _row_factor(rng: np.random.Generator, shape: tuple[int, int], inst: Instrume
     if inst.scan_smear_px > 0:  # within-row sprayer fluctuations
         rows = rows * np.exp(ndimage.gaussian_filter1d(rng.normal(0, inst.row_cv, shape), 3.0, axis=1))
     return rows
+
+
+def _look(ion: Ion, expected: np.ndarray, inst: Instrument, tissue: np.ndarray, mask: np.ndarray) -> str:
+    """The class an ion's image looks like, judged on its noise-free expected counts."""
+    return apparent_class(ion.cls, ion.style, expected, detection_probability(expected, inst.threshold), tissue, mask)
 
 
 def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_tof", shape=None,
@@ -285,7 +311,7 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
         mask = mask[box]
         anat = Anatomy(anat.regions[box], anat.region_names, anat.tissue[box], anat.thickness[box])
         shape = mask.shape
-    substrate = _substrate(rng, anat.tissue, anat.thickness, inst)
+    substrate, shot = _substrate(rng, anat.tissue, anat.thickness, inst)
     rows = _row_factor(rng, shape, inst)
     s = min(shape)
     drift = (mz_shift_ppm + inst.calib_drift_ppm * (0.8 * smooth_field(rng, shape, 0.25 * s + 1)
@@ -293,7 +319,8 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
     blur = (inst.blur_px, inst.blur_px + inst.scan_smear_px)
     scale = intensity_scale * inst.counts_per_unit
     walls = _cells(seed, shape, inst)
-    maps: dict[int, np.ndarray] = {}
+    maps: dict[int, np.ndarray] = {}   # noise-free expected counts per molecular ion (the labels' view)
+    yields: dict[int, np.ndarray] = {}  # its per-pixel yield factors (shot-to-shot, ion-specific)
     abundance = np.empty((len(panel), *shape), dtype=np.float32)
     for i, ion in enumerate(panel):
         if ion.parent not in maps:
@@ -301,15 +328,16 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
             level = pattern_map(parent, anat, np.random.default_rng([int(seed), parent.seed]), walls)
             if parent.style not in NOISE_STYLES:
                 level = ndimage.gaussian_filter(level * substrate, blur)
+                yields[ion.parent] = (shot * _ion_yield(parent, shape, seed)).astype(np.float32)
             maps[ion.parent] = (level * rows * parent.base * scale).astype(np.float32)
-        abundance[i] = maps[ion.parent] * ion.rel
+        abundance[i] = maps[ion.parent] * ion.rel * yields.get(ion.parent, 1.0)
     det_ok = resolved(panel, abundance[:, mask].sum(axis=1), inst)
-    looks = tuple(apparent_class(ion.cls, ion.style, abundance[i], detection_probability(abundance[i], inst.threshold),
-                                 anat.tissue, mask) if det_ok[i] else ""
+    looks = tuple(_look(ion, maps[ion.parent] * ion.rel, inst, anat.tissue, mask) if det_ok[i] else ""
                   for i, ion in enumerate(panel))
     noise_rng = np.random.default_rng([int(seed), 0xC1A])
-    clear = tuple(clarity(abundance[i], mask, inst.threshold, inst.gain_cv, noise_rng) if looks[i] else 0.0
-                  for i in range(len(panel)))
+    clear = tuple(clarity(maps[ion.parent] * ion.rel, mask, inst.threshold, inst.gain_cv, noise_rng,
+                          yields.get(ion.parent)) if looks[i] else 0.0
+                  for i, ion in enumerate(panel))
     return SimulatedSection(seed=int(seed), family=family, instrument=inst, panel=panel, regions=anat.regions,
                             region_names=anat.region_names, tissue=anat.tissue, mask=mask, abundance=abundance,
                             drift_ppm=drift.astype(np.float32), looks=looks, tumour_mode=tumour_mode, clarity=clear)
