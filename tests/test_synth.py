@@ -299,6 +299,39 @@ def test_faint_image_of_the_whole_structure_is_weak_structured():
     assert apparent_class("structured", "regional", expected, det, tissue, mask) == "weak_structured"
 
 
+def test_bright_region_over_a_dense_image_of_the_rest_is_localized():
+    from ionmorph.synth.looks import apparent_class, detection_probability
+
+    tissue = _disk()
+    mask = np.ones_like(tissue)
+    region = tissue & _disk(radius=8, centre=(20, 30))
+    dense = np.where(region, 400.0, np.where(tissue, 60.0, 0.0))  # every tissue pixel shows the ion
+    det = detection_probability(dense, 3.0)
+    assert float(det[tissue].mean()) > 0.99
+    for cls, style in (("structured", "regional"), ("weak_structured", "faint"), ("localized", "regional")):
+        assert apparent_class(cls, style, dense, det, tissue, mask) == "localized"
+    even = np.where(region, 400.0, np.where(tissue, 250.0, 0.0))  # the rest is nearly as bright
+    assert apparent_class("structured", "regional", even, detection_probability(even, 3.0), tissue, mask) == "structured"
+
+
+def test_shot_to_shot_variation_is_per_pixel_and_partly_ion_specific():
+    from ionmorph.synth.section import ION_YIELD_CV_MAX, PIXEL_CV_RANGE, _ion_yield, _substrate
+
+    tissue = _disk(shape=(80, 80), centre=(40, 40), radius=36)
+    inst = simulate_section(0, n_ions=5, shape=(20, 20)).instrument
+    _, shot = _substrate(np.random.default_rng(3), tissue, np.ones((80, 80)), inst)
+    log = np.log(shot)
+    inner = tissue & np.roll(tissue, 1, axis=1)
+    assert PIXEL_CV_RANGE[0] * 0.8 < log[tissue].std() < PIXEL_CV_RANGE[1] * 1.2
+    assert abs(np.corrcoef(log[inner], np.roll(log, 1, axis=1)[inner])[0, 1]) < 0.1  # not blurred
+    assert np.all(shot[~tissue] == 1.0)
+    sec = simulate_section(4, family="brain", instrument="maldi_orbitrap", n_ions=40, shape=(40, 40))
+    ions = [ion for ion in sec.panel if ion.kind == "mono"][:2]
+    a, b = (_ion_yield(ion, (40, 40), 4) for ion in ions)
+    assert np.array_equal(a, _ion_yield(ions[0], (40, 40), 4)) and not np.array_equal(a, b)
+    assert np.log(a).std() <= ION_YIELD_CV_MAX * 1.1
+
+
 def test_clarity_grades_noise():
     from ionmorph.synth.looks import clarity
 
