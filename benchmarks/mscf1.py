@@ -196,13 +196,13 @@ def build_suite(work: Path, cfg: SuiteConfig, progress: bool = False) -> list[Se
     from tqdm.auto import tqdm
 
     from ionmorph.fileio import atomic_write_text
-    from ionmorph.synth import simulate_section
+    from ionmorph.synth import simulate_section, simulator_version
 
     root = work / cfg.tag
     index_path = root / "suite.json"
     index = json.loads(index_path.read_text()) if index_path.exists() else {}
-    known = {(s["group"], s["name"]): s for s in index["sections"]} \
-        if index.get("budget_rule") == budget_k.__doc__ else {}             # a changed rule regenerates
+    same = index.get("budget_rule") == budget_k.__doc__ and index.get("simulator") == simulator_version()
+    known = {(s["group"], s["name"]): s for s in index["sections"]} if same else {}  # a changed rule or simulator regenerates
     sections = []
     jobs = [(gi, group, i) for gi, group in enumerate(GROUPS) for i in range(cfg.n_sections)]
     for gi, group, i in tqdm(jobs, disable=not progress, desc="synthetic suite", unit="section"):
@@ -221,7 +221,8 @@ def build_suite(work: Path, cfg: SuiteConfig, progress: bool = False) -> list[Se
                                 ppm=rec["ppm"], meta=rec["meta"],
                                 peak_looks=tuple((float(m), str(c)) for m, c in rec["peak_looks"])))
         known[(group, name)] = rec
-    atomic_write_text(index_path, json.dumps({"config": asdict(cfg), "budget_rule": budget_k.__doc__,
+    atomic_write_text(index_path, json.dumps({"config": asdict(cfg), "simulator": simulator_version(),
+                                              "budget_rule": budget_k.__doc__,
                                               "sections": list(known.values())}, indent=1) + "\n")
     return sections
 

@@ -93,6 +93,23 @@ def test_suite_and_scores_are_cached(bench, tiny_run, tiny_model):
             assert b["modes"][mode]["methods"]["s3pl"]["seconds"] < 0.5
 
 
+def test_suite_is_regenerated_when_the_simulator_changes(bench, tiny_run):
+    out, work, argv = tiny_run
+    index = next(work.glob("suite-*")) / "suite.json"
+    record = json.loads(index.read_text())
+    from ionmorph.synth import simulator_version
+
+    assert record["simulator"] == simulator_version()
+    cfg = bench.SuiteConfig(**record["config"])
+    path = next(index.parent.rglob("*.imzML"))
+    before = path.stat().st_mtime_ns
+    record["simulator"] = "an-older-simulator"
+    index.write_text(json.dumps(record))
+    bench.build_suite(work, cfg)
+    assert path.stat().st_mtime_ns != before
+    assert json.loads(index.read_text())["simulator"] == simulator_version()
+
+
 def test_budget_rule_counts_informative_looking_peaks(bench):
     from ionmorph.synth import simulate_section
 
