@@ -5,7 +5,18 @@ and the offsets and lengths of its m/z and intensity arrays (as exact 64-bit int
 tree is built. The header (before ``<spectrumList>``) is parsed with full context: the file
 content (storage mode, spectrum type, UUID) and the referenceable parameter groups that give each
 array its kind, number format and compression. Inside the spectrum list only the start tags that
-matter are looked at, which keeps the cost near expat's own tokenising (issue 10, section 2).
+matter are looked at.
+
+Fast path (issue 10, section 2): most spectrum lists repeat one element layout per spectrum. Once
+expat has parsed the header exactly up to the end of the ``<spectrumList>`` start tag, each new
+layout's first spectrum is still parsed by expat, and its layout becomes a regular expression
+(:mod:`ionmorph.imzml_scan`) whose meaning (which captured value is x, y, z, an offset or a length)
+is found by running the same expat handler over that spectrum's tags. The following spectra of
+that layout are matched byte by byte and skipped; expat is fed again from the first spectrum that
+matches no layout (the end of the list included), so the rest of the document is checked as
+before. Skipped bytes are well-formed by construction (the scan's strict subset of XML), and the
+fast path is only taken for ASCII-compatible encodings. On any error after the header the file is
+parsed again without it, so every error is the one (and names the line) the plain parse gives.
 
 Safety: a document type declaration (``<!DOCTYPE``) is refused as soon as it starts, so no
 entity is ever declared, expanded or fetched (no billion laughs, no XXE); parameter-entity
@@ -15,14 +26,17 @@ incomplete, so expat versions without reparse deferral (< 2.6) stay linear in th
 from __future__ import annotations
 
 import os
+import re
 import xml.parsers.expat as expat
 from array import array
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, NamedTuple
+from typing import BinaryIO, Callable, Iterator, NamedTuple
 
 import numpy as np
 
 from .errors import MSIFormatError
+from .imzml_scan import INTEGER_VALUE, ChunkReader, Layout, Tag, layout_pattern, read_element, start_tag_pattern
 
 _NS = "http://psi.hupo.org/ms/mzml "
 _ROOTS = (_NS + "mzML", _NS + "indexedmzML")
@@ -36,6 +50,19 @@ READ_BYTES = 1 << 20
 
 #: Spectra buffered (as strings) before they are converted to integers in one go.
 _BATCH = 2048
+
+#: Bytes scanned per read on the fast path; a spectrum that does not match with fewer bytes left
+#: is retried once more are read.
+SCAN_BYTES = 4 << 20
+#: Spectra of a new layout handed to expat (each may start a layout) before the fast path gives up.
+MAX_LAYOUTS = 8
+#: Declared encodings in which the scanned ASCII bytes mean what they say (None: no declaration).
+_ASCII_ENCODINGS = {None, "utf-8", "iso-8859-1", "us-ascii", "latin-1", "latin1", "ascii"}
+_LIST_START = start_tag_pattern("spectrumList")
+#: Longest ``<spectrumList>`` start tag the fast path waits for.
+_LIST_TAG_BYTES = 1 << 16
+#: Attributes whose values give a spectrum its meaning, so a layout keeps them literally.
+_LITERAL = {("cvParam", "accession"), ("cvParam", "name"), ("referenceableParamGroupRef", "ref")}
 
 _OFFSET, _LENGTH = "IMS:1000102", "IMS:1000103"
 #: Spectrum-level cvParams read in the spectrum list: slot in the per-spectrum record.
@@ -121,7 +148,12 @@ class _Parser:
         self.p.SetParamEntityParsing(expat.XML_PARAM_ENTITY_PARSING_NEVER)
         self.p.StartDoctypeDeclHandler = self._doctype
         self.p.EntityDeclHandler = self._entity
+        self.p.XmlDeclHandler = self._declaration
         self.p.StartElementHandler = self._root
+        self.encoding: str | None = None
+        self.fed = 0  # bytes fed to expat
+        self.list_at = -1  # expat's byte index of the <spectrumList> start tag
+        self.skipped = 0  # spectra read by the fast path alone
         self.root_seen = False
         self.stack: list[str] = []
         self.file_params: dict = {}
@@ -143,6 +175,9 @@ class _Parser:
 
     def _entity(self, *args) -> None:
         raise MSIFormatError(self.path, "the XML declares entities; refused (no entity is expanded or read)")
+
+    def _declaration(self, version, encoding, standalone) -> None:
+        self.encoding = encoding.lower() if encoding else None
 
     # ---------------------------------------------------------------- header
     def _root(self, name: str, attrs: dict) -> None:
@@ -172,6 +207,7 @@ class _Parser:
             self.group = self.groups.setdefault(attrs.get("id"), {})
         elif name == _SPECTRUM_LIST and not self.header_only:
             self.in_list = True
+            self.list_at = self.p.CurrentByteIndex
             self.p.StartElementHandler = self._list_handler()
             self.p.EndElementHandler = None
 
@@ -294,31 +330,35 @@ class _Parser:
                                                 "integer range")
 
     # ---------------------------------------------------------------- driver
-    def run(self) -> ImzMLHeader:
-        self._feed()
-        if not self.in_list:
-            raise MSIFormatError(self.path, "not a readable imzML file: it has no <spectrumList>")
-        self._flush()
+    def run(self, fast: bool = True) -> ImzMLHeader:
+        with open(self.path, "rb") as fh:
+            with self._errors():
+                pending, at_list = self._feed_header(fh) if fast else (b"", False)
+            try:
+                with self._errors():
+                    self._feed(fh, self._scan_list(fh, pending) if at_list else pending)
+                if not self.in_list:
+                    raise MSIFormatError(self.path, "not a readable imzML file: it has no <spectrumList>")
+                self._flush()
+            except MSIFormatError:
+                if not at_list:
+                    raise
+                return _Parser(self.path, None).run(fast=False)  # the error exactly as the plain parse gives it
         return self._result()
 
     def run_header(self) -> list[tuple[str, dict]]:
-        try:
-            self._feed()
-        except _HeaderDone:
-            pass
+        with open(self.path, "rb") as fh, self._errors():
+            try:
+                self._feed(fh)
+            except _HeaderDone:
+                pass
         return self.header_cv
 
-    def _feed(self) -> None:
-        """Feed the file to expat in growing chunks; expat's and decoding errors become MSIFormatError."""
-        size = READ_BYTES
+    @contextmanager
+    def _errors(self) -> Iterator[None]:
+        """Expat's and decoding errors as MSIFormatError."""
         try:
-            with open(self.path, "rb") as fh:
-                fed = 0
-                while chunk := fh.read(size):
-                    self.p.Parse(chunk, False)
-                    fed += len(chunk)
-                    size = max(READ_BYTES, 2 * (fed - self.p.CurrentByteIndex))
-                self.p.Parse(b"", True)
+            yield
         except expat.ExpatError as exc:
             if not self.root_seen:
                 raise MSIFormatError(self.path, f"not an XML file, so not imzML ({exc})") from None
@@ -332,6 +372,159 @@ class _Parser:
         except ValueError as exc:  # expat: "multi-byte encodings are not supported"
             raise MSIFormatError(self.path, f"the XML's text encoding cannot be read ({exc}); "
                                             "save it as UTF-8") from None
+
+    def _parse(self, data: bytes) -> None:
+        self.p.Parse(data, False)
+        self.fed += len(data)
+
+    def _next_read(self) -> int:
+        """Bytes to read next: READ_BYTES, or twice the token still incomplete (see the module docstring)."""
+        return max(READ_BYTES, 2 * (self.fed - self.p.CurrentByteIndex))
+
+    def _feed(self, fh: BinaryIO, first: bytes = b"") -> None:
+        """Feed ``first``, then the rest of the file, to expat in growing chunks."""
+        self._parse(first)
+        while chunk := fh.read(self._next_read()):
+            self._parse(chunk)
+        self.p.Parse(b"", True)
+
+    def _defer(self, enabled: bool) -> None:
+        """Expat >= 2.6 may wait for more bytes before parsing a complete token; the fast path needs it parsed now."""
+        if hasattr(self.p, "SetReparseDeferralEnabled"):
+            self.p.SetReparseDeferralEnabled(enabled)
+
+    # ---------------------------------------------------------------- fast path
+    def _feed_header(self, fh: BinaryIO) -> tuple[bytes, bool]:
+        """Feed expat exactly up to the end of the ``<spectrumList>`` start tag.
+
+        Returns the bytes read but not fed, and whether expat now stands right after that tag in an
+        ASCII-compatible encoding (else the caller feeds the rest as usual).
+        """
+        key = b"<spectrumList"
+        held = b""
+        while chunk := fh.read(self._next_read()):
+            data = held + chunk
+            at = data.find(key)
+            if at < 0:
+                cut = max(0, len(data) - len(key) + 1)  # keep a tail that may start the key
+                self._parse(data[:cut])
+                held = data[cut:]
+                continue
+            while ((tag := _LIST_START.match(data, at)) is None and len(data) - at < _LIST_TAG_BYTES
+                   and (more := fh.read(READ_BYTES))):
+                data += more
+            self._parse(data[:at])
+            if tag is None or self.in_list or self.encoding not in _ASCII_ENCODINGS:
+                return data[at:], False
+            self._defer(False)
+            self._parse(data[at:tag.end()])
+            self._defer(True)
+            return data[tag.end():], self.in_list and self.list_at == at + self.fed - tag.end()
+        return held, False
+
+    def _scan_list(self, fh: BinaryIO, buf: bytes) -> bytes:
+        """Skip the spectra that match a known layout; returns the bytes expat is fed next.
+
+        Starts right after the ``<spectrumList>`` start tag. A spectrum that matches no layout is
+        fed to expat and may add its layout (at most :data:`MAX_LAYOUTS` such spectra); the first
+        element that is no spectrum of the strict subset ends the scan. Expat then re-reads the
+        last skipped spectrum, so that its handler stands where the plain parse would.
+        """
+        reader = ChunkReader(fh, buf, SCAN_BYTES)
+        layouts: list[tuple[Layout, int | None]] = []
+        tries = 0
+        pos, last = 0, -1  # last: where the last spectrum skipped starts, if it was the latest one
+        self._defer(False)
+        while True:
+            buf = reader.buf
+            hit = next((k for k, (layout, z) in enumerate(layouts) if layout.pattern.match(buf, pos)), None)
+            if hit is not None:
+                layout, z = layouts[hit]
+                pos, last, values = layout.run(buf, pos)
+                self._commit(values, len(layout.groups), z)
+                layouts.insert(0, layouts.pop(hit))
+                continue
+            if not reader.eof and len(buf) - pos < SCAN_BYTES:  # the spectrum may go on in the next chunk
+                keep = pos if last < 0 else last
+                reader.more(keep)
+                pos, last = pos - keep, last - keep if last >= 0 else -1
+                continue
+            element = read_element(buf, pos) if tries < MAX_LAYOUTS else None
+            if element is None or element.tags[0][:2] != ("start", "spectrum"):
+                break
+            tries += 1
+            n = self.n
+            self._parse(buf[pos:element.end])
+            self._flush()
+            raw, pos, last = buf[pos:element.end], element.end, -1
+            if self.n != n + 1:
+                break
+            layout = self._layout(element.tags, raw)
+            if layout is not None:
+                layouts.insert(0, layout)
+        if last >= 0:
+            del self.table[-7:]
+            self.n -= 1
+            self.skipped -= 1
+            pos = last
+        self._defer(True)
+        return reader.buf[pos:]
+
+    def _commit(self, values: list[bytes], k: int, z: int | None) -> None:
+        """Append skipped spectra to the table: ``k`` integers each (x, y[, z], offsets and lengths)."""
+        block = np.frombuffer(array("q", map(int, values)), np.int64).reshape(-1, k)
+        if z is not None:
+            block = np.insert(block, 2, z, axis=1)
+        self.table.frombytes(block.tobytes())
+        self.n += len(block)
+        self.skipped += len(block)
+
+    def _layout(self, tags: list[Tag], raw: bytes) -> tuple[Layout, int | None] | None:
+        """The layout of the spectrum ``raw`` (just parsed by expat), or None where it cannot be used.
+
+        Every cvParam value becomes a marker and the tags go through a fresh list handler: the
+        markers that land in x, y, z, the offsets and the lengths are the values to capture. The
+        pattern is then checked against expat's own result for this spectrum (the table's last row).
+        """
+        marks: dict[str, tuple[int, int]] = {}
+        scratch = _Parser(self.path, None)
+        scratch.groups = self.groups
+        handler = scratch._list_handler()
+        for i, tag in enumerate(tags):
+            if tag.kind != "end":
+                if i and tag.name in ("spectrum", "spectrumList", "chromatogramList"):
+                    return None
+                attrs = {}
+                for j, (a, v) in enumerate(tag.attrs):
+                    if tag.name == "cvParam" and a == "value":
+                        v = f"\0{len(marks)}"
+                        marks[v] = (i, j)
+                    attrs[a] = v
+                handler(_NS + tag.name, attrs)
+        (x, y, z, arrays), = scratch.rows
+        try:
+            mz, intensity = scratch._pair(self.n - 1, arrays)
+        except MSIFormatError:
+            return None
+        fields = [x, y, z, _value(mz, _OFFSET), _value(mz, _LENGTH), _value(intensity, _OFFSET),
+                  _value(intensity, _LENGTH)]
+        expect = self.table[-7:].tolist()
+        const_z = None
+        if z not in marks:  # the handler's default, z = 1
+            if z != "1" or expect[2] != 1:
+                return None
+            const_z = 1
+            del fields[2], expect[2]
+        if not all(f in marks for f in fields):
+            return None
+        group = {at: g + 1 for g, at in enumerate(sorted({marks[f] for f in fields}))}
+        pats = [[INTEGER_VALUE if (i, j) in group else re.escape(v.encode("ascii")) if (tag.name, a) in _LITERAL
+                 else None for j, (a, v) in enumerate(tag.attrs)] for i, tag in enumerate(tags)]
+        layout = Layout(layout_pattern(tags, pats), tuple(group[marks[f]] for f in fields))
+        end, start, values = layout.run(raw, 0)
+        if (end, start) != (len(raw), 0) or list(map(int, values)) != expect:
+            return None
+        return layout, const_z
 
     def _result(self) -> ImzMLHeader:
         table = np.frombuffer(self.table, np.int64).reshape(-1, 7) if self.n else np.zeros((0, 7), np.int64)
@@ -351,7 +544,8 @@ def _value(arr: dict, acc: str):
     return None if attrs is None else attrs.get("value")
 
 
-def parse_imzml(path: str | os.PathLike, on_root: Callable[[], None] | None = None) -> ImzMLHeader:
+def parse_imzml(path: str | os.PathLike, on_root: Callable[[], None] | None = None, *,
+                fast: bool = True) -> ImzMLHeader:
     """Parse an imzML file's XML in one streaming pass.
 
     Parameters
@@ -361,6 +555,9 @@ def parse_imzml(path: str | os.PathLike, on_root: Callable[[], None] | None = No
     on_root : callable, optional
         Called once the root element is known to be mzML, before the rest is read (lets the
         caller fail fast, e.g. on a missing .ibd, without parsing a large file).
+    fast : bool
+        Skip the spectra that repeat a known layout (see the module docstring). False hands every
+        byte to expat; the result, or the error, is the same either way, only slower.
 
     Returns
     -------
@@ -373,7 +570,7 @@ def parse_imzml(path: str | os.PathLike, on_root: Callable[[], None] | None = No
         compressed arrays, spectra without coordinates, offsets or lengths, values that are not
         integers or lie beyond the 64-bit range, arrays stored in differing number formats.
     """
-    return _Parser(Path(path), on_root).run()
+    return _Parser(Path(path), on_root).run(fast)
 
 
 def header_params(path: str | os.PathLike) -> list[tuple[str, dict]]:

@@ -70,3 +70,23 @@ def patch_spectrum_param(imzml: Path, spectrum: int, name: str, value: str, whic
     m = hits[which]
     blocks[spectrum + 1] = block[:m.start()] + f'name="{name}" value="{value}"' + block[m.end():]
     imzml.write_text("".join(blocks))
+
+
+def parse_difference(path: Path) -> str | None:
+    """None when the fast and the plain XML parse of ``path`` agree: the same header, or the same error."""
+    from ionmorph.imzml_xml import parse_imzml
+
+    outcomes = []
+    for fast in (True, False):
+        try:
+            outcomes.append(parse_imzml(path, fast=fast))
+        except Exception as exc:  # noqa: BLE001 - compared, not handled
+            outcomes.append(f"{type(exc).__name__}: {exc}")
+    got, want = outcomes
+    if isinstance(got, str) or isinstance(want, str):
+        return None if got == want else f"fast parse gave {str(got)[:200]}, plain parse {str(want)[:200]}"
+    for field, a, b in zip(want._fields, got, want):
+        same = (a.dtype == b.dtype and np.array_equal(a, b)) if isinstance(b, np.ndarray) else a == b
+        if not same:
+            return f"fast and plain parse differ in {field}"
+    return None
