@@ -45,6 +45,9 @@ from typing import Any, Sequence
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_report  # noqa: E402  (shared benchmark helpers)
+
 DEFAULT_BARLEY = Path(__file__).resolve().parents[2] / "shared" / "realdata" / "barley" / "barley101_peaks.imzML"
 #: Seeds of the calibration sections and of the evaluation sections (disjoint).
 CALIB_SEED, EVAL_SEED = 81000, 82000
@@ -346,12 +349,7 @@ def main(argv: list[str] | None = None) -> int:
                      indent=1))
     print(res["verdict"]["summary"])
     if not args.quick:
-        from ionmorph.fileio import atomic_write_text
-
-        out = Path(args.out)
-        out.mkdir(parents=True, exist_ok=True)
-        atomic_write_text(out / "int8_onnx.json", json.dumps(res, indent=1, default=str) + "\n")
-        atomic_write_text(out / "int8_onnx.md", to_markdown(res))
+        write_report(Path(args.out), "int8_onnx", res, to_markdown(res), default=str)
     return 0
 
 

@@ -25,6 +25,9 @@ from pathlib import Path
 
 import numpy as np
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_report  # noqa: E402  (shared benchmark helpers)
+
 PPM = 5.0
 
 
@@ -103,8 +106,6 @@ def _run_worker(kind: str, path: Path, mz: np.ndarray) -> dict:
 
 def run(side: int, n_windows: int, n_loop: int, out_dir: Path, label: str) -> dict:
     """Build the section, run both methods, write ``<out_dir>/ion_images.{json,md}``."""
-    from ionmorph.fileio import atomic_write_text
-
     with tempfile.TemporaryDirectory(prefix="ionmorph-bench-") as tmp:
         t0 = time.perf_counter()
         path, pool, source = write_section(Path(tmp) / "section.imzML", side, n_windows)
@@ -136,9 +137,7 @@ def run(side: int, n_windows: int, n_loop: int, out_dir: Path, label: str) -> di
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or platform.machine(),
                     "numpy": np.__version__},
     }
-    out_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out_dir / "ion_images.json", json.dumps(result, indent=2) + "\n")
-    atomic_write_text(out_dir / "ion_images.md", _markdown(result))
+    write_report(out_dir, "ion_images", result, _markdown(result), indent=2)
     return result
 
 

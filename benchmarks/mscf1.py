@@ -71,6 +71,9 @@ import numpy as np
 
 from ionmorph.errors import InputError
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_report  # noqa: E402  (shared benchmark helpers)
+
 GROUPS: dict[str, tuple[str, str]] = {
     "brain_tof": ("brain", "maldi_tof"),
     "kidney_desi": ("kidney", "desi"),
@@ -637,8 +640,6 @@ def run(sections: list[Section], model: str, modes: Sequence[str], settings: Set
     import torch
     from tqdm.auto import tqdm
 
-    from ionmorph.fileio import atomic_write_text
-
     t0 = time.perf_counter()
     net, model_desc = load_model(model)
     cache = ScoreCache(work / "scores")
@@ -657,8 +658,7 @@ def run(sections: list[Section], model: str, modes: Sequence[str], settings: Set
                        "threads": torch.get_num_threads()}}
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     stem = "mscf1" if label == "full" else f"mscf1_{label}"
-    atomic_write_text(out_dir / f"{stem}.json", json.dumps(res, indent=1) + "\n")
-    atomic_write_text(out_dir / f"{stem}.md", to_markdown(res))
+    write_report(out_dir, stem, res, to_markdown(res))
     plot(res, out_dir / f"{stem}.png")
     return res
 

@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ion_images import _current_rss_mib, _rss_mib, write_section  # noqa: E402  (shared benchmark helpers)
+from report import write_report  # noqa: E402
 
 #: Targets of the 150 x 150 / 1,000 candidate run on 2 CPU cores (issue 10): whole process time and peak RSS.
 TIME_TARGET_S = 10.0
@@ -153,7 +154,6 @@ def run(side: int, n_candidates: int, backends: list[str], n_batches: int, repea
     import torch
 
     from ionmorph.candidates import candidate_mz
-    from ionmorph.fileio import atomic_write_text
     from ionmorph.inference import CPU_AUTO_BACKEND, PROB_TOLERANCE
     from ionmorph.msi import open_msi
     from ionmorph.pick import DEFAULT_MODEL
@@ -196,8 +196,7 @@ def run(side: int, n_candidates: int, backends: list[str], n_batches: int, repea
                     "cuda": torch.cuda.is_available()},
     }
     suffix = "" if label == "full" else f"_{label}"
-    atomic_write_text(out_dir / f"pick_peaks_speed{suffix}.json", json.dumps(result, indent=1) + "\n")
-    atomic_write_text(out_dir / f"pick_peaks_speed{suffix}.md", to_markdown(result))
+    write_report(out_dir, f"pick_peaks_speed{suffix}", result, to_markdown(result))
     return result
 
 

@@ -58,7 +58,6 @@ Usage: ``python benchmarks/realdata.py [--quick] [--root DIR] [--model NAME_OR_P
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -67,6 +66,9 @@ from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_report  # noqa: E402  (shared benchmark helpers)
 
 REPO = Path(__file__).resolve().parents[1]
 DEFAULT_ROOT = REPO.parent / "shared" / "realdata"
@@ -128,7 +130,6 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
 
     from ionmorph import realdata as rd
     from ionmorph.errors import InputError
-    from ionmorph.fileio import atomic_write_text
     from ionmorph.plotting import save_figure
 
     t0 = time.perf_counter()
@@ -179,8 +180,7 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
     res["machine"] = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine(),
                       "threads": torch.get_num_threads()}
     res["wall_s"] = round(time.perf_counter() - t0, 1)
-    atomic_write_text(out_dir / f"{prefix}.json", json.dumps(res, indent=1) + "\n")
-    atomic_write_text(out_dir / f"{prefix}.md", to_markdown(res))
+    write_report(out_dir, prefix, res, to_markdown(res))
     return res
 
 

@@ -61,7 +61,6 @@ Usage: ``python benchmarks/realism.py [--quick] [--root DIR] [--out DIR] [--out-
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import platform
 import sys
@@ -75,6 +74,9 @@ import numpy as np
 
 from ionmorph.errors import InputError
 from ionmorph.realdata import load_npz
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_report  # noqa: E402  (shared benchmark helpers)
 
 #: Smallest raster side of a real recording used here.
 MIN_SIDE = 40
@@ -865,7 +867,6 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     import sklearn
     import torch
 
-    from ionmorph.fileio import atomic_write_text
     from ionmorph.synth import FAMILIES, INSTRUMENT_PRESETS
 
     quick = args.quick
@@ -924,8 +925,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                              out / f"{args.out_prefix}_discriminator.png")
     stats_figure(table, stats, out / f"{args.out_prefix}_stats.png")
     res["wall_s"] = round(time.perf_counter() - t0, 1)
-    atomic_write_text(out / f"{args.out_prefix}.json", json.dumps(res, indent=1) + "\n")
-    atomic_write_text(out / f"{args.out_prefix}.md", to_markdown(res))
+    write_report(out, args.out_prefix, res, to_markdown(res))
     return res
 
 

@@ -40,6 +40,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ion_images import _current_rss_mib, _rss_mib  # noqa: E402  (shared benchmark helpers)
+from report import write_report  # noqa: E402
 
 #: Peak RSS target of the end-to-end run (issue 10).
 RSS_TARGET_MIB = 1536.0
@@ -305,8 +306,6 @@ def _child(*args: str) -> dict:
 def run(side: int, workdir: Path, out_dir: Path | None, label: str, k: int = 200, n_ions: int = 500,
         factor: int = 4, limit: bool = True, model: str | None = None) -> dict:
     """Write the section, run the end-to-end and extraction children, write the results (``out_dir``)."""
-    from ionmorph.fileio import atomic_write_text
-
     workdir.mkdir(parents=True, exist_ok=True)
     info = write_section(workdir / "scale.imzML", side, factor=factor, n_ions=n_ions,
                          sub_rows=(side // 4, side // 2))
@@ -340,8 +339,7 @@ def run(side: int, workdir: Path, out_dir: Path | None, label: str, k: int = 200
     }
     if out_dir is not None:
         suffix = "" if label == "full" else f"_{label}"
-        atomic_write_text(out_dir / f"scale{suffix}.json", json.dumps(result, indent=1) + "\n")
-        atomic_write_text(out_dir / f"scale{suffix}.md", to_markdown(result))
+        write_report(out_dir, f"scale{suffix}", result, to_markdown(result))
     return result
 
 
