@@ -32,8 +32,20 @@ def test_train_predict_explain(tmp_path, capsys):
                "-o", str(tmp_path / "map.png")])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
-    assert out["tumour"] is True and 0 < out["score"] <= 1
-    assert (tmp_path / "map.png").stat().st_size > 1000
+    assert out["tumour"] is True and 0 < out["score"] <= 1 and "smoothed" in out["rule"]
+    assert (tmp_path / "map.png").stat().st_size > 1000 and out["map"] == str(tmp_path / "map.npy")
+    prob, ann = np.load(tmp_path / "map.npy"), np.load(slide.mask)
+    assert prob.shape == ann.shape and prob.dtype == np.float32
+    assert np.isnan(prob[ann == 0]).all() and np.all((prob[ann > 0] >= 0) & (prob[ann > 0] <= 1))
+    assert prob[ann == 2].mean() > 0.5 > prob[ann == 1].mean()
+    # a rerun replaces its own figure and map; a user's .npy of that name is kept without --force
+    args = ["predict", str(slide.imzml), "--mask", str(slide.mask), "--model", str(model), "-o", str(tmp_path / "map.png")]
+    assert main(args) == 0
+    capsys.readouterr()
+    np.save(tmp_path / "mine.npy", np.zeros((2, 2), dtype=np.float32))
+    assert main(args[:-1] + [str(tmp_path / "mine.png")]) == 2
+    assert "mine.npy" in capsys.readouterr().err and not (tmp_path / "mine.png").exists()
+    assert main(args[:-1] + [str(tmp_path / "m.npy")]) == 2 and "beside it as .npy" in capsys.readouterr().err
 
     rc = main(["explain", "--cohort", str(cohort.root), "--model", str(model), "-o", str(tmp_path / "ig.csv"),
                "-k", "2"])

@@ -11,7 +11,8 @@ from tumor3d.model import Tumor3DConfig, Tumor3DNet
 
 @pytest.mark.parametrize("kwargs", [dict(n_channels=24, patch=9), dict(n_channels=24, patch=9, kind="2d"),
                                     dict(n_channels=24, patch=1), dict(n_channels=300, patch=1),
-                                    dict(n_channels=1, patch=3)])
+                                    dict(n_channels=1, patch=3), dict(n_channels=24, patch=13, pool_mz=False),
+                                    dict(n_channels=24, patch=5, widths=(8, 16, 32, 64))])
 def test_every_variant_maps_patches_to_logits(kwargs):
     model = Tumor3DNet(**kwargs)
     c, p = kwargs["n_channels"], kwargs["patch"]
@@ -50,3 +51,9 @@ def test_hub_round_trip(tmp_path):
     x = torch.rand(4, 1, 6, 5, 5)
     torch.testing.assert_close(back.predict_proba(x), model.predict_proba(x))
     assert (tmp_path / "t3d" / "README.md").read_text().startswith("# test card")
+
+
+def test_pool_mz_off_keeps_every_mz_position_to_the_head():
+    pooled, kept = Tumor3DNet(n_channels=24, patch=9), Tumor3DNet(n_channels=24, patch=9, pool_mz=False)
+    assert pooled.head[0].in_features == 64 * 3 and kept.head[0].in_features == 64 * 24
+    assert Tumor3DNet(n_channels=24, patch=9, pool_mz=False, kind="2d").head[0].in_features == 64

@@ -126,3 +126,18 @@ def test_diversity_rule_and_supervised_scores():
     cube[2] = np.random.default_rng(0).normal(size=(4, 4))
     s = supervised_scores([SlideData("a", "p", cube, ann, ann > 0)])
     assert np.argmax(s) == 1
+
+
+def test_later_patients_are_new_patients_of_the_same_disease():
+    from tumor3d.cohort import TASKS, cohort_design
+    from tumor3d.realism import Knobs
+
+    spec = TASKS["tumour-desi"]
+    panel, markers, first = cohort_design(spec, 2, 0, Knobs())
+    panel2, markers2, later = cohort_design(spec, 2, 0, Knobs(), first_patient=12)
+    assert [p.name for p in first] == ["P00", "P01"] and [p.name for p in later] == ["P12", "P13"]
+    np.testing.assert_array_equal(panel.mz, panel2.mz)
+    np.testing.assert_array_equal(markers.parents, markers2.parents)
+    assert not np.allclose(first[0].response, later[0].response)
+    assert cohort_design(spec, 14, 0, Knobs())[2][12].name == "P12"
+    np.testing.assert_array_equal(cohort_design(spec, 14, 0, Knobs())[2][12].response, later[0].response)

@@ -96,3 +96,49 @@ def test_headline_method_on_ionmorphnet_channels(toy, tmp_path):
 
     assert set(res.channels) == set(select_channels(scores, MZ, FAST.n_channels, data.similarity))
     assert data.similarity.shape == (len(MZ), len(MZ)) and np.allclose(np.diag(data.similarity), 1.0)
+
+
+def test_map_figure_shows_the_call_and_rule():
+    from tumor3d.slide import RULE, call_text, probability_figure
+
+    prob = np.full((12, 12), 0.9, dtype=np.float32)
+    fig = probability_figure(prob, np.ones((12, 12), dtype=int), "slide A", call=(True, 0.42))
+    text = fig._suptitle.get_text()
+    assert text.startswith("slide A\ncalled tumour-bearing (42.0% of the region") and text.endswith(RULE)
+    assert "tumour-free" in call_text(False, 0.0)
+
+
+def test_early_stopping_follows_the_smoothed_validation_ba(toy):
+    from dataclasses import replace
+
+    _, data, _ = toy
+    cfg = replace(FAST, epochs=25, patience=3, smoothing=0.5)
+    spec = next(m for m in METHODS if m.name == "3d-cnn/intensity")
+    clf = run_fold(data, spec, np.arange(4), np.arange(4, 8), cfg).classifier
+    h, n = clf.history, len(clf.history["train_loss"])
+    assert len(h["val_ba"]) == len(h["val_ba_smooth"]) == len(h["val_loss"]) == n
+    smooth = [h["val_ba"][0]]
+    for v in h["val_ba"][1:]:
+        smooth.append(0.5 * v + 0.5 * smooth[-1])
+    np.testing.assert_allclose(h["val_ba_smooth"], smooth)
+    assert clf.best_epoch == int(np.argmax(smooth))           # the first best is kept
+    assert n == cfg.epochs or n == clf.best_epoch + cfg.patience + 1
+    assert all(v > 0 for v in h["val_loss"])
+
+
+def test_architecture_search_rows_and_choice(toy):
+    from dataclasses import replace
+
+    from tumor3d.model import Tumor3DNet
+    from tumor3d.search import Architecture, architecture_search, choose, multiply_adds
+
+    assert multiply_adds(Tumor3DNet(n_channels=4, patch=3, widths=(2,))) == 4 * 3 * 3 * 2 * 27 + 4 * 32 + 32 * 2
+    _, data, _ = toy
+    cands = (Architecture((4, 8), patch=3), Architecture((8, 16), pool_mz=False, patch=5))
+    rows = architecture_search(data, data.channels("intensity", 5), replace(FAST, epochs=3), cands)
+    assert [(r["architecture"], r["patch"]) for r in rows] == [("4-8, p=3", 3), ("8-16, no m/z pooling, p=5", 5)]
+    assert rows[0]["multiply_adds"] < rows[1]["multiply_adds"] and rows[0]["parameters"] < rows[1]["parameters"]
+    assert all(0 <= r["val_ba_smooth"] <= 1 and 1 <= r["epochs"] <= 3 for r in rows)
+    table = [{"val_ba_smooth": 0.80, "multiply_adds": 10}, {"val_ba_smooth": 0.795, "multiply_adds": 5},
+             {"val_ba_smooth": 0.70, "multiply_adds": 1}]
+    assert choose(table)["multiply_adds"] == 5 and choose(table, tolerance=0.0)["multiply_adds"] == 10

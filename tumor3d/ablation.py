@@ -40,12 +40,13 @@ def render_images(section: Any, mz: np.ndarray, ppm: float) -> tuple[np.ndarray,
 
 
 def rendered_task(spec: TaskSpec, mz: np.ndarray, n_patients: int, shape: Sequence[int], seed: int,
-                  knobs: Knobs) -> Any:
-    """A :class:`tumor3d.train.TaskData` of a cohort simulated and rendered in memory with ``knobs``."""
+                  knobs: Knobs, first_patient: int = 0) -> Any:
+    """A :class:`tumor3d.train.TaskData` of a cohort simulated and rendered in memory with ``knobs``
+    (patients numbered from ``first_patient``: :func:`tumor3d.cohort.cohort_design`)."""
     from .train import SlideData, TaskData
 
     slides = []
-    for name, patient, _, sim in simulate_cohort(spec, n_patients, tuple(shape), seed, knobs):
+    for name, patient, _, sim in simulate_cohort(spec, n_patients, tuple(shape), seed, knobs, first_patient):
         images, tic = render_images(sim.section, mz, spec.ppm)
         mask = sim.section.mask
         slides.append(SlideData(name, patient, normalise_cube(images, tic, mask), sim.annotation * mask, mask))

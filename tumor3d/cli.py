@@ -46,14 +46,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     data = prepare_task(cohort, cache_dir=Path(args.work) / "cache", model=args.ionmorphnet,
                         selections=(args.selection,), progress=True)
     cfg = TrainConfig(n_channels=args.channels, patch=args.patch, epochs=args.epochs, batch_size=args.batch_size,
-                      seed=args.seed)
+                      seed=args.seed, widths=args.widths, pool_mz=args.pool_mz, patience=args.patience,
+                      max_per_class=args.max_per_class)
     cv = None
     if args.folds:
         spec = MethodSpec(f"3d-cnn/{args.selection}", args.selection, "3d")
         cv = summarise(cross_validate(data, (spec,), k=args.folds, train=cfg, progress=True))
         print(json.dumps({k: v for k, v in cv.items() if not k.endswith("folds")}))
     model = train_final(data, cfg, selection=args.selection, progress=True)
-    out = model.save_pretrained(args.out, card=model_card(model, cohort.task, data, cv), dtype="float32",
+    out = model.save_pretrained(args.out, card=model_card(model, cohort.task, data, cv, cfg), dtype="float32",
                                overwrite=args.force)
     print(f"saved {out}")
     return 0
@@ -61,27 +62,34 @@ def cmd_train(args: argparse.Namespace) -> int:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tumour-probability map and slide call of one imzML file."""
+    from ionmorph.errors import InputError
     from ionmorph.fileio import check_output
     from ionmorph.plotting import is_ionmorph_figure, save_figure
 
     from .cohort import crop_to_raster
     from .model import Tumor3DNet
-    from .slide import predict_slide, probability_figure
+    from .slide import RULE, is_probability_map, map_path, predict_slide, probability_figure, save_probability_map
 
     if args.output:
+        if Path(args.output).suffix.lower() == ".npy":
+            raise InputError(f"{args.output}: give the figure's path (.png, .pdf, .svg); the probability map "
+                             "is written beside it as .npy")
         check_output(args.output, [args.imzml, args.mask], force=args.force, owned=is_ionmorph_figure)
+        check_output(map_path(args.output), [args.imzml, args.mask], force=args.force, owned=is_probability_map)
     model = Tumor3DNet.from_pretrained(args.model)
     region = np.load(args.mask) > 0 if args.mask else None
     pred = predict_slide(model, args.imzml, region)
     for warning in pred.domain.warnings:
         print(f"tumor3d: WARNING: {args.imzml}: {warning}; the call may not be trustworthy", file=sys.stderr)
-    print(json.dumps({"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4),
-                      "channels_found": f"{pred.domain.found}/{pred.domain.total}",
-                      "warnings": list(pred.domain.warnings)}))
+    report = {"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4), "rule": RULE,
+              "channels_found": f"{pred.domain.found}/{pred.domain.total}", "warnings": list(pred.domain.warnings)}
     if args.output:
         annotation = crop_to_raster(np.load(args.mask), pred.prob.shape, pred.origin, args.mask) if args.mask else None
-        save_figure(probability_figure(pred.prob, annotation, Path(args.imzml).stem), args.output,
-                    inputs=[args.imzml, args.mask], overwrite=args.force)
+        fig = probability_figure(pred.prob, annotation, Path(args.imzml).stem, call=(pred.tumour, pred.score))
+        report["figure"] = str(save_figure(fig, args.output, inputs=[args.imzml, args.mask],
+                                           overwrite=args.force))
+        report["map"] = str(save_probability_map(pred.prob, map_path(args.output)))
+    print(json.dumps(report))
     return 0
 
 
@@ -115,6 +123,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     return 0
 
 
+def _widths(value: str) -> tuple[int, ...]:
+    """``16,32,64`` -> (16, 32, 64)."""
+    try:
+        widths = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {value!r}") from None
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive integers, got {value!r}")
+    return widths
+
+
 def _force(p: argparse.ArgumentParser) -> None:
     p.add_argument("--force", action="store_true",
                    help="replace an existing output that tumor3d did not write (never an input file)")
@@ -143,9 +162,18 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                    help="number of ion images (m/z channels) the model reads (default %(default)s)")
     p.add_argument("--patch", type=int, default=TrainConfig.patch,
                    help="side in pixels of the square patch classified around each pixel (default %(default)s)")
+    p.add_argument("--widths", type=_widths, default=TrainConfig.widths,
+                   help="feature maps of each convolution block, comma-separated; their number is the depth "
+                        f"(default {','.join(map(str, TrainConfig.widths))})")
+    p.add_argument("--pool-mz", action=argparse.BooleanOptionalAction, default=TrainConfig.pool_mz,
+                   help="halve the m/z axis in every block (default: on)")
     p.add_argument("--epochs", type=int, default=TrainConfig.epochs,
-                   help="training epochs (default %(default)s; inside --folds, a fold stops earlier when "
-                        "its validation patients stop improving)")
+                   help="at most this many training epochs (default %(default)s); a quarter of the patients is "
+                        "held out and training stops when their smoothed balanced accuracy stops improving")
+    p.add_argument("--patience", type=int, default=TrainConfig.patience,
+                   help="epochs without a better smoothed validation score before stopping (default %(default)s)")
+    p.add_argument("--max-per-class", type=int, default=TrainConfig.max_per_class,
+                   help="at most this many training patches per class and slide (default %(default)s)")
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,
                    help="patches per optimizer step (default %(default)s)")
     p.add_argument("--folds", type=int, default=0,
@@ -160,7 +188,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--mask", help="annotation or region mask (.npy); nonzero pixels are predicted")
     p.add_argument("--model", default=DEFAULT_TUMOR_MODEL,
                    help="Tumor3DNet weights: name, folder or Hub id (default %(default)s)")
-    p.add_argument("-o", "--output", help="probability-map figure (.png)")
+    p.add_argument("-o", "--output", help="probability-map figure (.png, .pdf or .svg) with the slide call and its "
+                                           "rule; the map itself is saved beside it as .npy (H x W float32 "
+                                           "tumour probability on the file's pixel raster, NaN where not predicted)")
     _force(p)
     p.set_defaults(func=cmd_predict)
 

@@ -145,21 +145,28 @@ def load_cohort(root: str | os.PathLike, *, ppm: float | None = None, task: str 
                   markers=np.asarray(meta.get("markers", []), dtype=np.float64))
 
 
-def cohort_design(spec: TaskSpec, n_patients: int, seed: int, knobs: Knobs):
-    """(panel, markers, patients) of a simulated cohort; deterministic from ``seed`` and the knobs."""
+def cohort_design(spec: TaskSpec, n_patients: int, seed: int, knobs: Knobs, first_patient: int = 0):
+    """(panel, markers, patients) of a simulated cohort; deterministic from ``seed`` and the knobs.
+
+    Patients are numbered from ``first_patient``: a later number is a new patient of the same
+    disease (same panel and markers), e.g. for a development cohort disjoint from the benchmark's.
+    """
     from ionmorph.synth import FAMILY_REGIONS, INSTRUMENT_PRESETS, make_panel
 
     panel = make_panel(seed, spec.family, n_ions=spec.n_ions, mz_range=INSTRUMENT_PRESETS[spec.instrument].mz_range)
     markers = draw_markers(seed, panel, knobs)
     regions = tuple(r for r in FAMILY_REGIONS[spec.family] if r not in TUMOUR_TYPES)
-    patients = [draw_patient(seed, p, panel, markers, knobs, regions, spec.mz_shift_sd_ppm) for p in range(n_patients)]
+    patients = [draw_patient(seed, p, panel, markers, knobs, regions, spec.mz_shift_sd_ppm)
+                for p in range(first_patient, first_patient + n_patients)]
     return panel, markers, patients
 
 
-def simulate_cohort(spec: TaskSpec, n_patients: int, shape: tuple[int, int], seed: int, knobs: Knobs):
-    """Yield (slide name, patient name, kind, :class:`tumor3d.realism.SimSlide`) for every slide, in memory."""
-    _, markers, patients = cohort_design(spec, n_patients, seed, knobs)
-    for p, patient in enumerate(patients):
+def simulate_cohort(spec: TaskSpec, n_patients: int, shape: tuple[int, int], seed: int, knobs: Knobs,
+                    first_patient: int = 0):
+    """Yield (slide name, patient name, kind, :class:`tumor3d.realism.SimSlide`) for every slide, in memory
+    (patients numbered from ``first_patient``, :func:`cohort_design`)."""
+    _, markers, patients = cohort_design(spec, n_patients, seed, knobs, first_patient)
+    for p, patient in enumerate(patients, start=first_patient):
         for s, kind in enumerate(SLIDE_KINDS):
             yield (f"{patient.name}_S{s}", patient.name, kind,
                    simulate_slide(spec.family, spec.instrument, shape, markers, patient, kind, seed, p, s, knobs))

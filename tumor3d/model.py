@@ -2,7 +2,7 @@
 
 Inputs are standardised per channel (statistics of the training patches, stored with the
 weights). Each block is Conv3d -> BatchNorm3d -> ReLU -> MaxPool3d; pooling halves the m/z axis
-and the two spatial axes while they are at least 2 long, so ``patch=1`` (spectral-only) and long
+(unless ``pool_mz`` is off) and the two spatial axes while they are at least 2 long, so ``patch=1`` (spectral-only) and long
 spectra (a 1D CNN over all candidates) run through the same code. The head averages over the
 remaining pixels but keeps the remaining m/z positions apart (a spectrum is not shift-invariant). ``kind="2d"`` is the spatial-only
 ablation: the same blocks in 2D, the C ion images as input channels, no convolution along m/z.
@@ -45,6 +45,8 @@ class Tumor3DConfig:
         Dropout before the last layer.
     kind : {"3d", "2d"}
         "2d" is the spatial-only ablation.
+    pool_mz : bool
+        Halve the m/z axis in every block (3D); off, every m/z position reaches the head.
     mz : sequence of float
         The channels' m/z (what :func:`tumor3d.slide.predict_slide` extracts).
     ppm : float
@@ -61,6 +63,7 @@ class Tumor3DConfig:
     hidden: int = 32
     dropout: float = 0.2
     kind: str = "3d"
+    pool_mz: bool = True
     mz: Sequence[float] = field(default_factory=tuple)
     ppm: float = 10.0
     normalisation: str = "tic-permille-log1p"
@@ -76,12 +79,13 @@ class Tumor3DConfig:
         self.classes, self.widths, self.mz = tuple(self.classes), tuple(self.widths), tuple(self.mz)
 
 
-def _block(kind: str, c_in: int, c_out: int, sizes: list[int], kernel: int) -> tuple[nn.Module, list[int]]:
-    """One conv block for an input of spatial ``sizes``; returns it and the output sizes."""
+def _block(kind: str, c_in: int, c_out: int, sizes: list[int], kernel: int,
+           pool_mz: bool = True) -> tuple[nn.Module, list[int]]:
+    """One conv block for an input of ``sizes`` ((m/z,) y, x); returns it and the output sizes."""
     conv, bn, pool = (nn.Conv3d, nn.BatchNorm3d, nn.MaxPool3d) if kind == "3d" else \
         (nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d)
     k = tuple(min(kernel, s) for s in sizes)
-    step = tuple(2 if s >= 2 else 1 for s in sizes)
+    step = tuple(2 if s >= 2 and (pool_mz or kind != "3d" or axis > 0) else 1 for axis, s in enumerate(sizes))
     layers = [conv(c_in, c_out, k, padding=tuple(x // 2 for x in k), bias=False), bn(c_out), nn.ReLU(inplace=True)]
     if max(step) > 1:
         layers.append(pool(step, step))
@@ -106,7 +110,7 @@ class Tumor3DNet(PretrainedMixin, nn.Module):
             sizes, c_in = [cfg.patch, cfg.patch], cfg.n_channels
         blocks = []
         for width in cfg.widths:
-            block, sizes = _block(cfg.kind, c_in, width, sizes, cfg.kernel)
+            block, sizes = _block(cfg.kind, c_in, width, sizes, cfg.kernel, cfg.pool_mz)
             blocks.append(block)
             c_in = width
         self.features = nn.Sequential(*blocks)

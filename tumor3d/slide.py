@@ -86,9 +86,19 @@ RULE = (f"tumour-bearing when >= {MIN_FRACTION:.0%} of the region has a {SMOOTH}
         "P(tumour) >= 0.5")
 
 
-def probability_figure(prob: np.ndarray, annotation: np.ndarray | None = None, title: str = "") -> Any:
-    """Figure: tumour probability over the region, beside the annotation when given (``title`` can
-    carry the slide call; see :data:`RULE`)."""
+def call_text(tumour: bool, score: float) -> str:
+    """The slide call with its score and the rule, two lines (what the map figure shows)."""
+    return (f"called {'tumour-bearing' if tumour else 'tumour-free'} ({score:.1%} of the region at smoothed "
+            f"P(tumour) >= 0.5)\nrule: {RULE}")
+
+
+def probability_figure(prob: np.ndarray, annotation: np.ndarray | None = None, title: str = "",
+                       call: tuple[bool, float] | None = None) -> Any:
+    """Figure: tumour probability over the region, beside the annotation when given.
+
+    ``call`` = (tumour-bearing, :func:`slide_score`) puts the slide call and :data:`RULE` under
+    ``title`` (:func:`call_text`).
+    """
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
@@ -104,9 +114,42 @@ def probability_figure(prob: np.ndarray, annotation: np.ndarray | None = None, t
     for ax in axes.ravel():
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle(title)
+    text = "\n".join(t for t in (title, call_text(*call) if call is not None else "") if t)
+    fig.suptitle(text, fontsize=8 if call is not None else None)
     fig.tight_layout()
     return fig
+
+
+def map_path(figure: str | os.PathLike) -> Path:
+    """Where :func:`save_probability_map` puts the map of a figure: beside it, suffix ``.npy``."""
+    return Path(figure).with_suffix(".npy")
+
+
+def is_probability_map(path: Path) -> bool:
+    """True for a map that ``tumor3d predict`` wrote: a 2-D float32 ``.npy`` beside an ionmorph figure
+    of the same stem (so a rerun may replace both)."""
+    from ionmorph.plotting import is_ionmorph_figure
+
+    try:
+        arr = np.load(path, mmap_mode="r", allow_pickle=False)      # reads the header only
+    except (OSError, ValueError, EOFError):
+        return False
+    if not isinstance(arr, np.ndarray):                             # an .npz archive
+        return False
+    figures = [f for f in Path(path).parent.glob(f"{Path(path).stem}.*") if f.suffix.lower() != ".npy"]
+    return arr.ndim == 2 and arr.dtype == np.float32 and any(is_ionmorph_figure(f) for f in figures)
+
+
+def save_probability_map(prob: np.ndarray, path: str | os.PathLike) -> Path:
+    """Write the tumour-probability map (H, W) float32, NaN outside the predicted region, atomically
+    (check the path with :func:`ionmorph.fileio.check_output` first)."""
+    from ionmorph.fileio import atomic_path
+
+    path = Path(path)
+    with atomic_path(path) as tmp:
+        with open(tmp, "wb") as fh:
+            np.save(fh, np.asarray(prob, dtype=np.float32))
+    return path
 
 
 #: Domain check (:func:`check_domain`): a channel is found when its ion image has signal in at least

@@ -12,7 +12,10 @@ Fair training (the same for every method): one per-pixel normalisation
 (:func:`tumor3d.patches.normalise_cube`, TIC); the same folds; the same class-balanced training
 patches. Networks draw class-balanced batches, are augmented with flips, rot90 and intensity
 jitter, and stop early on inner validation patients taken from the training patients (never the
-test fold); the best validation epoch is kept and the curves are recorded. The scikit-learn
+test fold): the rule follows an exponential moving average of the inner-validation balanced
+accuracy (:attr:`TrainConfig.smoothing`; one epoch's BA on two or three patients is noisy), stops
+``patience`` epochs after its best and keeps that epoch's weights; the curves (training loss,
+validation loss, raw and smoothed validation BA) are recorded. The scikit-learn
 baselines need no stopping rule and train on all training patients.
 
 Selections: label-free ``ionmorphnet`` (the method under test), ``random``, ``intensity``;
@@ -138,17 +141,21 @@ def diverse_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int,
 class TrainConfig:
     """Training and sampling settings shared by every method.
 
-    ``widths`` are the feature maps per block of every network; ``score_stride`` the step of the
-    grid of test pixels that are predicted and scored (:func:`tumor3d.slide.score_grid`; 1 = every
-    annotated pixel), the same for every method.
+    ``widths`` are the feature maps per block of every network and ``pool_mz`` whether its blocks
+    pool along m/z (:class:`tumor3d.model.Tumor3DConfig`); ``score_stride`` the step of the grid of
+    test pixels that are predicted and scored (:func:`tumor3d.slide.score_grid`; 1 = every
+    annotated pixel), the same for every method. ``smoothing`` is the weight of the newest epoch in
+    the moving average of the inner-validation balanced accuracy that early stopping follows
+    (1 = the raw, noisy value); ``patience`` counts epochs after the best smoothed value.
     """
 
     n_channels: int = 24
     patch: int = 9
     stride: int = 2
     max_per_class: int = 150
-    epochs: int = 40
-    patience: int = 6
+    epochs: int = 60
+    patience: int = 10
+    smoothing: float = 0.3
     val_share: float = 0.25
     jitter: float = 0.1
     batch_size: int = 128
@@ -157,6 +164,7 @@ class TrainConfig:
     seed: int = 0
     threads: int = 2
     widths: tuple[int, ...] = (16, 32, 64)
+    pool_mz: bool = True
     score_stride: int = 1
 
 
@@ -184,8 +192,10 @@ METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("pixel 1d-cnn/all", "all", "3d", spectral_only=True),
     MethodSpec("pixel logreg/all, p x p mean", "all", "logreg", average=True),
     MethodSpec("pixel forest/all, p x p mean", "all", "forest", average=True),
+    MethodSpec("pixel forest/ionmorphnet", "ionmorphnet", "forest", spectral_only=True),
 )
-#: The pixel-wise classifiers (the baselines the 3D CNN has to beat).
+#: The pixel-wise classifiers (the baselines the 3D CNN has to beat); ``pixel forest/ionmorphnet`` reads
+#: only the 3D CNN's channels (how much of a gap to the full spectra is the channel choice).
 PIXEL_METHODS = tuple(m.name for m in METHODS if m.name.startswith("pixel "))
 
 
@@ -278,13 +288,13 @@ class NetClassifier:
 
         self.train_config, self.progress = train, progress
         self.model = Tumor3DNet(config)
-        self.history: dict[str, list[float]] = {"train_loss": [], "val_ba": []}
+        self.history: dict[str, list[float]] = {"train_loss": [], "val_loss": [], "val_ba": [], "val_ba_smooth": []}
         self.best_epoch = 0
 
     def fit(self, patches: np.ndarray, labels: np.ndarray,
             val: tuple[np.ndarray, np.ndarray] | None = None) -> "NetClassifier":
-        """Train up to ``epochs`` epochs; with ``val`` keep the best validation epoch and stop after
-        ``patience`` epochs without improvement (else train every epoch)."""
+        """Train up to ``epochs`` epochs; with ``val`` keep the epoch of the best smoothed validation
+        balanced accuracy and stop ``patience`` epochs after it (module docstring; else train every epoch)."""
         import copy
 
         import torch
@@ -303,7 +313,7 @@ class NetClassifier:
         per_epoch = max(1, len(x) // cfg.batch_size)
         sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs * per_epoch)
         gen = torch.Generator().manual_seed(cfg.seed)
-        best, best_state, stale = -1.0, None, 0
+        best, best_state, smooth = -1.0, None, None
         for epoch in trange(cfg.epochs, desc="train", disable=not self.progress):
             self.model.train()
             idx = torch.multinomial(weights, per_epoch * cfg.batch_size, replacement=True, generator=gen)
@@ -319,14 +329,16 @@ class NetClassifier:
             self.history["train_loss"].append(float(np.mean(losses)))
             if val is None:
                 continue
-            score = float(balanced_accuracy_score(val[1], self.predict_proba(val[0]).argmax(axis=1)))
+            prob = self.predict_proba(val[0])
+            score = float(balanced_accuracy_score(val[1], prob.argmax(axis=1)))
+            smooth = score if smooth is None else cfg.smoothing * score + (1 - cfg.smoothing) * smooth
             self.history["val_ba"].append(score)
-            if score > best:
-                best, best_state, stale, self.best_epoch = score, copy.deepcopy(self.model.state_dict()), 0, epoch
-            else:
-                stale += 1
-                if stale >= cfg.patience:
-                    break
+            self.history["val_ba_smooth"].append(smooth)
+            self.history["val_loss"].append(balanced_log_loss(val[1], prob))
+            if smooth > best:
+                best, best_state, self.best_epoch = smooth, copy.deepcopy(self.model.state_dict()), epoch
+            elif epoch - self.best_epoch >= cfg.patience:
+                break
         if best_state is not None:
             self.model.load_state_dict(best_state)
         self.model.eval()
@@ -337,6 +349,12 @@ class NetClassifier:
         import torch
 
         return self.model.predict_proba(torch.from_numpy(patches).unsqueeze(1)).numpy()
+
+
+def balanced_log_loss(labels: np.ndarray, prob: np.ndarray) -> float:
+    """Cross-entropy averaged per class, then over the classes present (a class-balanced loss)."""
+    nll = -np.log(np.clip(prob[np.arange(len(labels)), labels], 1e-7, None))
+    return float(np.mean([nll[labels == c].mean() for c in np.unique(labels)]))
 
 
 def augment(x: Any, gen: Any, jitter: float = 0.0) -> Any:
@@ -366,7 +384,7 @@ def make_classifier(spec: MethodSpec, channels: np.ndarray, mz: np.ndarray, ppm:
         return PixelClassifier(spec.classifier, seed=train.seed, n_jobs=train.threads, average=spec.average)
     config = Tumor3DConfig(n_channels=len(channels), patch=1 if spec.spectral_only else train.patch,
                            classes=classes, kind=spec.classifier, mz=tuple(float(m) for m in mz[channels]),
-                           ppm=ppm, widths=tuple(train.widths))
+                           ppm=ppm, widths=tuple(train.widths), pool_mz=train.pool_mz)
     return NetClassifier(config, train, progress)
 
 
@@ -425,6 +443,16 @@ def inner_split(data: TaskData, train_idx: np.ndarray, share: float, seed: int) 
     return np.asarray(train_idx)[~is_val], np.asarray(train_idx)[is_val]
 
 
+def fit_network(clf: NetClassifier, data: TaskData, train_idx: np.ndarray, channels: np.ndarray, patch: int,
+                train: TrainConfig, seed: int) -> NetClassifier:
+    """Fit a network on the slides ``train_idx``, stopping early on inner validation patients among
+    them (:func:`inner_split` with ``seed``); the one training rule of every network."""
+    inner, val = inner_split(data, train_idx, train.val_share, seed)
+    x, y = training_patches([data.slides[i] for i in inner], channels, patch, train)
+    xv = training_patches([data.slides[i] for i in val], channels, patch, train) if len(val) else None
+    return clf.fit(x, y, xv)
+
+
 def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: np.ndarray,
              train: TrainConfig, fold: int = 0, progress: bool = False) -> FoldResult:
     """Train ``spec`` on the slides ``train_idx`` and score it on the slides ``test_idx``.
@@ -442,10 +470,7 @@ def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: 
     classes = ("healthy", "tumour")
     clf = make_classifier(spec, channels, data.mz, data.ppm, train, classes, progress)
     if isinstance(clf, NetClassifier):
-        inner, val = inner_split(data, train_idx, train.val_share, train.seed + fold)
-        x, y = training_patches([data.slides[i] for i in inner], channels, patch, train)
-        xv = training_patches([data.slides[i] for i in val], channels, patch, train) if len(val) else None
-        clf.fit(x, y, xv)
+        fit_network(clf, data, train_idx, channels, patch, train, train.seed + fold)
     else:
         clf.fit(*training_patches([data.slides[i] for i in train_idx], channels, patch, train))
     y_true, y_prob, s_true, s_call, maps = [], [], [], [], {}
@@ -492,16 +517,18 @@ def summarise(results: list[FoldResult]) -> dict[str, Any]:
 
 def train_final(data: TaskData, train: TrainConfig = TrainConfig(), selection: str = "ionmorphnet",
                 progress: bool = False) -> Any:
-    """Train the 3D CNN on ``selection`` channels of every slide; returns the Tumor3DNet."""
+    """Train the 3D CNN on ``selection`` channels of every slide, stopping early on inner validation
+    patients as in the CV (:func:`fit_network`); returns the Tumor3DNet."""
     spec = MethodSpec(f"3d-cnn/{selection}", selection, "3d")
     channels = data.channels(selection, train.n_channels)
-    x, y = training_patches(data.slides, channels, train.patch, train)
     clf = make_classifier(spec, channels, data.mz, data.ppm, train, ("healthy", "tumour"), progress)
-    return clf.fit(x, y).model
+    return fit_network(clf, data, np.arange(len(data.slides)), channels, train.patch, train, train.seed).model
 
 
-def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None = None) -> str:
-    """A README.md model card for a trained Tumor3DNet: training data, channels, held-out numbers."""
+def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None = None,
+               train: TrainConfig | None = None) -> str:
+    """A README.md model card for a trained Tumor3DNet: training data, architecture and training rule
+    (with ``train``, the config it was trained with), channels, held-out numbers."""
     cfg = model.config
     n_pat = len({s.patient for s in data.slides})
     simulated = task in TASKS
@@ -521,7 +548,18 @@ def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None 
              f"{len(data.slides)} slides of {n_pat} patients (task `{task}`), every annotated slide; "
              f"{cfg.n_channels} ion images chosen by IonMorphNet scores among {len(data.mz)} candidates, "
              f"windows of +/- {cfg.ppm:g} ppm; intensities `{cfg.normalisation}`.", "",
-             "## Evaluation (patient-grouped cross-validation, held-out patients)"]
+             "## Architecture and training",
+             f"{len(cfg.widths)} blocks of {'-'.join(map(str, cfg.widths))} feature maps (Conv3d, batch norm, ReLU, "
+             f"max-pooling {'along m/z and space' if cfg.pool_mz else 'along space only'}), head of {cfg.hidden} "
+             f"units, dropout {cfg.dropout:g}."]
+    if train is not None:
+        lines += [f"At most {train.max_per_class} class-balanced patches per class and slide (grid step "
+                  f"{train.stride}), class-balanced batches of {train.batch_size}, flips / rot90 / intensity jitter "
+                  f"{train.jitter:g}, AdamW lr {train.lr:g} (cosine), at most {train.epochs} epochs; "
+                  f"{train.val_share:.0%} of the patients held out for early stopping on the moving average "
+                  f"(weight {train.smoothing:g}) of their balanced accuracy (patience {train.patience}), the best "
+                  "epoch kept."]
+    lines += ["", "## Evaluation (patient-grouped cross-validation, held-out patients)"]
     if cv:
         lines += ["| level | balanced accuracy (mean +/- sd over folds) |", "|---|---|",
                   f"| patch | {cv['patch_ba_mean']:.3f} +/- {cv['patch_ba_sd']:.3f} |",
