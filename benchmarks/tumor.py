@@ -8,18 +8,23 @@ markers among each selection's channels against chance, why the label-free selec
 markers (:func:`tumor3d.markers.why_missed`), the biomarker read-out of the IonMorphNet 3D CNN
 (integrated gradients, precision at k), the networks' learning curves, and the knob ablation
 (:func:`tumor3d.ablation.knob_ablation`: the best pixel-wise classifier with each knob off).
-Writes ``benchmarks/results/tumor.{json,md}`` and figures (``tumor_accuracy.png``,
+Before the CV, a small architecture search (:mod:`tumor3d.search`: depth and widths, pooling
+along m/z, p = 5 / 9 / 13) runs on a development cohort of ``--search-task``: new patients of the
+same simulated disease (in memory, :func:`tumor3d.ablation.rendered_task`; they never enter the CV)
+on the label-free IonMorphNet channels of that task, and the chosen architecture is the one of
+every network in the CV. Writes ``benchmarks/results/tumor.{json,md}`` and figures (``tumor_accuracy.png``,
 ``tumor_curves.png``, ``tumor_map_<task>.png``). ``--quick``: tiny cohorts, 2 folds, few epochs,
 results under the stem ``tumor_quick`` (a smoke test, seconds to a few minutes).
 
-Budget (about 20 minutes on 2 cores at the issue's minimum sizes: 12 patients x 3 slides of
+Budget (about 30 minutes on 2 cores at the issue's minimum sizes: 12 patients x 3 slides of
 96 x 96 per task, 3 folds, 12 methods): networks train at most :data:`BENCH_EPOCHS` epochs (early
-stopping on inner validation patients decides) on :data:`BENCH_PER_CLASS` patches per class and
-slide, and test slides are predicted and scored on a grid of step 2 (``--score-stride``; the
-same pixels for every method). The knob ablation runs on ``--ablation-tasks`` (default
-tumour-desi). ``--run-folds 1`` is a timing run.
+stopping on the smoothed balanced accuracy of inner validation patients decides, patience
+:data:`BENCH_PATIENCE`) on :data:`BENCH_PER_CLASS` patches per class and slide, and test slides
+are predicted and scored on a grid of step :data:`BENCH_SCORE_STRIDE` (``--score-stride``; the same
+pixels for every method). The knob ablation runs on ``--ablation-tasks`` (default: every task)
+with :data:`ABLATION_PER_CLASS` patches per class and slide. ``--run-folds 1`` is a timing run.
 
-    python benchmarks/tumor.py [--quick] [--model IONMORPHNET] [--no-ablation] [--run-folds N]
+    python benchmarks/tumor.py [--quick] [--model IONMORPHNET] [--no-ablation] [--no-search] [--run-folds N]
 """
 from __future__ import annotations
 
@@ -29,7 +34,7 @@ import os
 import platform
 import sys
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 os.environ.setdefault("NO_ALBUMENTATIONS_UPDATE", "1")
@@ -38,23 +43,33 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
 
-from ionmorph.fileio import atomic_write_text
 from ionmorph.pick import DEFAULT_MODEL
 from ionmorph.plotting import save_figure
-from tumor3d.ablation import knob_ablation
+from tumor3d.ablation import knob_ablation, rendered_task
 from tumor3d.cohort import TASKS, build_cohort
 from tumor3d.explain import explain, precision_at_k
 from tumor3d.markers import marker_share, why_missed
 from tumor3d.patches import NORMALISATION, extract_patches, grouped_folds, sample_centres
 from tumor3d.realism import Knobs
-from tumor3d.slide import MIN_FRACTION, RULE, SMOOTH, probability_figure
+from tumor3d.search import CANDIDATES, TOLERANCE, architecture_search, choose
+from tumor3d.slide import MIN_FRACTION, SMOOTH, probability_figure, slide_score
 from tumor3d.train import (DIVERSE, METHODS, PIXEL_METHODS, SELECTIONS, FoldResult, NetClassifier, TaskData,
                            TrainConfig, cross_validate, prepare_task, summarise)
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from report import write_report  # noqa: E402
+
 RESULTS = Path(__file__).resolve().parent / "results"
-#: The benchmark's training budget (fits about 20 minutes on 2 cores for 3 tasks x 3 folds x 12 methods):
-#: maximum epochs and training patches per class and slide.
-BENCH_EPOCHS, BENCH_PER_CLASS = 30, 40
+#: The benchmark's training budget (fits about 30 minutes on 2 cores for 3 tasks x 3 folds x 12 methods,
+#: the search and the ablations): maximum epochs, patience, training patches per class and slide, and
+#: the grid step of the scored test pixels.
+BENCH_EPOCHS, BENCH_PATIENCE, BENCH_PER_CLASS, BENCH_SCORE_STRIDE = 40, 6, 60, 3
+#: Patches per class and slide of the knob ablation (one pixel classifier on 8 cohorts per task: its
+#: rows compare with each other, so it keeps the earlier, cheaper budget).
+ABLATION_PER_CLASS = 40
+#: Patients of the development cohort of the architecture search (the CV's inner splits see 8
+#: training patients per fold: 6 inner training and 2 validation patients, as here).
+SEARCH_PATIENTS = 8
 HEADLINE = METHODS[0].name
 LABEL_FREE = (*SELECTIONS, DIVERSE)
 
@@ -73,14 +88,35 @@ def biomarkers(data: TaskData, res: FoldResult, test_idx: np.ndarray, k: int) ->
     return {f"precision_at_{k}": precision_at_k(table.mz, data.markers, k, data.ppm)}
 
 
-def run_task(task: str, args: argparse.Namespace, train: TrainConfig) -> dict:
-    """Cross-validate every method on one task, then the knob ablation; returns its result block."""
+def prepare(task: str, args: argparse.Namespace) -> tuple[object, TaskData, float]:
+    """Build and prepare one task's cohort (ion images cached); returns (cohort, data, seconds)."""
     t0 = time.perf_counter()
     cohort = build_cohort(task, args.work / task / "cohort", n_patients=args.patients,
                           shape=args.shape, seed=args.seed, progress=args.progress)
     data = prepare_task(cohort, cache_dir=args.work / task / "cache", model=args.model,
                         seed=args.seed, progress=args.progress)
-    t_prep = time.perf_counter() - t0
+    return cohort, data, time.perf_counter() - t0
+
+
+def run_search(task: str, data: TaskData, args: argparse.Namespace, train: TrainConfig) -> dict:
+    """The architecture search on a development cohort of ``task``: new patients of the same simulated
+    disease (numbered after the benchmark's, rendered in memory), with the label-free IonMorphNet
+    channels of ``data``; the search block."""
+    t0 = time.perf_counter()
+    n_patients = SEARCH_PATIENTS if not args.quick else args.patients
+    dev = rendered_task(TASKS[task], data.mz, n_patients, args.shape or TASKS[task].shape, args.seed, Knobs(),
+                        first_patient=args.patients)
+    channels = data.channels("ionmorphnet", train.n_channels)
+    candidates = CANDIDATES if not args.quick else (CANDIDATES[0], CANDIDATES[6])
+    rows = architecture_search(dev, channels, train, candidates, seed=train.seed, progress=True)
+    chosen = choose(rows)
+    return {"task": task, "patients": sorted({s.patient for s in dev.slides}), "rows": rows,
+            "chosen": chosen, "seconds": time.perf_counter() - t0}
+
+
+def run_task(task: str, args: argparse.Namespace, train: TrainConfig, cohort: object, data: TaskData,
+             t_prep: float) -> dict:
+    """Cross-validate every method on one prepared task, then the knob ablation; returns its result block."""
     folds = grouped_folds([s.patient for s in data.slides], args.folds, seed=train.seed)
     per: dict[str, list[FoldResult]] = {}
     bio: list[dict[str, float]] = []
@@ -99,9 +135,8 @@ def run_task(task: str, args: argparse.Namespace, train: TrainConfig) -> dict:
             if res.fold == 0:
                 name = next(n for n, s in zip(res.maps, res.slide_true) if s)
                 ann = next(s.annotation for s in data.slides if s.name == name)
-                call = "tumour-bearing" if res.slide_call[list(res.maps).index(name)] else "tumour-free"
-                fig = probability_figure(res.maps[name], ann, f"{task}: {name} (held-out patient): called {call}\n"
-                                                             f"rule: {RULE}")
+                call = (bool(res.slide_call[list(res.maps).index(name)]), slide_score(res.maps[name], ann > 0))
+                fig = probability_figure(res.maps[name], ann, f"{task}: {name} (held-out patient)", call=call)
                 save_figure(fig, args.out / f"{args.stem}_map_{task}.png", overwrite=True)
         res.classifier = res.maps = None  # keep memory flat over many folds
         print(f"  {task} fold {res.fold} {res.method:34s} patch BA {res.patch_balanced_accuracy():.3f} "
@@ -131,7 +166,8 @@ def run_task(task: str, args: argparse.Namespace, train: TrainConfig) -> dict:
         spec_best = next(m for m in METHODS if m.name == best_pixel)
         block["ablation"] = knob_ablation(task, data.mz, spec_best, n_patients=args.patients,
                                           shape=args.shape or spec.shape, seed=args.seed, folds=args.folds,
-                                          train=train, progress=True)
+                                          train=replace(train, max_per_class=args.ablation_per_class),
+                                          progress=True)
         block["ablation_seconds"] = time.perf_counter() - t2
     return block
 
@@ -169,12 +205,13 @@ def curves_figure(results: dict) -> object:
             for f, h in enumerate(folds):
                 line, = axes[0, j].plot(h["train_loss"], color=colour, lw=1, label=m if f == 0 else None)
                 colour = line.get_color()
-                axes[1, j].plot(h["val_ba"], color=colour, lw=1)
-                if h["val_ba"]:
-                    axes[1, j].plot(h["best_epoch"], h["val_ba"][h["best_epoch"]], "o", color=colour, ms=3)
+                axes[1, j].plot(h["val_ba"], color=colour, lw=0.5, alpha=0.35)
+                axes[1, j].plot(h["val_ba_smooth"], color=colour, lw=1)
+                if h["val_ba_smooth"]:
+                    axes[1, j].plot(h["best_epoch"], h["val_ba_smooth"][h["best_epoch"]], "o", color=colour, ms=3)
         axes[0, j].set_title(t)
         axes[0, j].set_ylabel("training loss")
-        axes[1, j].set_ylabel("inner-validation BA (dot: kept epoch)")
+        axes[1, j].set_ylabel("inner-validation BA (faint: raw; dot: kept epoch)")
         axes[1, j].set_xlabel("epoch")
     axes[0, 0].legend(fontsize=6)
     fig.tight_layout()
@@ -201,8 +238,33 @@ def markdown(doc: dict) -> str:
                  f"{st['score_stride']} (the same pixels for every method); slide level: the dense map (grid "
                  "predictions carried to their nearest pixels).",
              "", f"Slide rule: {doc['slide_rule']}.", "",
+             "Training rule (every network): class-balanced patches (at most "
+             f"{st['max_per_class']} per class and slide), class-balanced batches, flips / rot90 / intensity "
+             f"jitter, at most {st['epochs']} epochs; early stopping on inner validation patients "
+             f"({st['val_share']:.0%} of each fold's training patients, never the test fold) follows the moving "
+             f"average (weight {st['smoothing']}) of their balanced accuracy, stops {st['patience']} epochs after its "
+             "best and keeps that epoch (curves: `" + doc["stem"] + "_curves.png`).", "",
              "Cohorts (`tumor3d.realism`): every knob on: " + ", ".join(doc["knobs"]) + ". Three slides per "
              "patient: tumour-bearing (15-35 % of the tissue), small lesion (2-5 %), tumour-free.", ""]
+    if doc.get("search"):
+        sr = doc["search"]
+        ch = sr["chosen"]
+        lines += ["## Architecture search", "",
+                  f"On a development cohort of {sr['task']}: {len(sr['patients'])} new patients of the same "
+                  f"simulated disease ({sr['patients'][0]}-{sr['patients'][-1]}, rendered in memory; none of them "
+                  "is in the CV), inner split as in every fold, with that task's label-free "
+                  f"IonMorphNet channels; trained by the rule above and scored by the best smoothed balanced "
+                  "accuracy of its inner validation patients. Chosen: the cheapest candidate within "
+                  f"{doc['search_tolerance']} of the best: **{ch['architecture']}** ({ch['parameters']:,} "
+                  f"parameters); every network of the CV uses its widths and m/z pooling, every spatial method "
+                  f"its patch side. Search time {sr['seconds'] / 60:.1f} min.", "",
+                  "| architecture | parameters | multiply-adds / patch | smoothed val BA | raw val BA | epochs (kept) | s |",
+                  "|---|---|---|---|---|---|---|"]
+        for r in sr["rows"]:
+            lines.append(f"| {r['architecture']} | {r['parameters']:,} | {r['multiply_adds']:,} | "
+                         f"{r['val_ba_smooth']:.3f} | {r['val_ba']:.3f} | {r['epochs']} ({r['best_epoch']}) | "
+                         f"{r['seconds']:.0f} |")
+        lines.append("")
     for task, r in doc["tasks"].items():
         lines += [f"## {task} ({r['family']}, {r['instrument']}; {r['patients']} patients, {r['slides']} slides of "
                   f"{r['shape'][0]} x {r['shape'][1]}, {r['candidates']} candidates, {r['markers']} true markers)", "",
@@ -239,7 +301,8 @@ def markdown(doc: dict) -> str:
                       "rendered in memory, `tumor3d.ablation`; through imzML the all-on cohort scored "
                       f"{r['methods'][r['best_pixel_method']]['patch_ba_mean']:.3f} above). The "
                       "`coarse_annotation off` row trains and scores against the exact pixel truth, tumour "
-                      "boundaries included, so it is not the cost of annotation noise alone:", "",
+                      "boundaries included, so it is not the cost of annotation noise alone; "
+                      f"{st.get('ablation_per_class', st['max_per_class'])} training patches per class and slide:", "",
                       "| setting | patch BA | change | slide BA |", "|---|---|---|---|"]
             for name, v in r["ablation"].items():
                 lines.append(f"| {name} | {v['patch_ba']:.3f} | {v['patch_ba'] - on['patch_ba']:+.3f} | "
@@ -286,30 +349,57 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--progress", action="store_true")
     ap.add_argument("--folds", type=int, help="patient-grouped folds (default 3; --quick 2)")
     ap.add_argument("--patients", type=int, help="patients per simulated cohort (default 12; --quick 4)")
-    ap.add_argument("--epochs", type=int, help="maximum epochs (early stopping decides; default 30; --quick 4)")
-    ap.add_argument("--patience", type=int, default=5, help="epochs without inner-validation gain before stopping")
-    ap.add_argument("--max-per-class", type=int, help="training patches per class and slide (default 40; --quick 40)")
+    ap.add_argument("--epochs", type=int,
+                    help=f"maximum epochs (early stopping decides; default {BENCH_EPOCHS}; --quick 4)")
+    ap.add_argument("--patience", type=int, default=BENCH_PATIENCE,
+                    help="epochs after the best smoothed inner-validation BA before stopping (default %(default)s)")
+    ap.add_argument("--max-per-class", type=int,
+                    help=f"training patches per class and slide (default {BENCH_PER_CLASS}; --quick 40)")
+    ap.add_argument("--ablation-per-class", type=int, default=ABLATION_PER_CLASS,
+                    help="training patches per class and slide of the knob ablation (default %(default)s)")
+    ap.add_argument("--no-search", action="store_true",
+                    help="skip the architecture search: every network uses --widths and --patch")
+    ap.add_argument("--search-task", choices=list(TASKS),
+                    help="task whose development cohort the search runs on (default: the first of --tasks)")
     ap.add_argument("--widths", type=lambda v: tuple(int(x) for x in v.split(",")), default=TrainConfig.widths,
-                    help="feature maps per block of every network, comma-separated (default 16,32,64)")
-    ap.add_argument("--score-stride", type=int, default=2,
-                    help="grid step of the predicted and scored test pixels (default 2: a quarter of them)")
+                    help="with --no-search: feature maps per block of every network, comma-separated (default 16,32,64)")
+    ap.add_argument("--patch", type=int, default=TrainConfig.patch,
+                    help="with --no-search: patch side of the spatial methods (default %(default)s)")
+    ap.add_argument("--score-stride", type=int, default=BENCH_SCORE_STRIDE,
+                    help="grid step of the predicted and scored test pixels (default %(default)s)")
     ap.add_argument("--run-folds", type=int, help="run only the first N folds (a timing run; not the benchmark)")
     ap.add_argument("--no-ablation", action="store_true", help="skip the knob ablation")
-    ap.add_argument("--ablation-tasks", nargs="+", default=["tumour-desi"], choices=list(TASKS),
-                    help="tasks that get the knob ablation (default tumour-desi)")
+    ap.add_argument("--ablation-tasks", nargs="+", default=list(TASKS), choices=list(TASKS),
+                    help="tasks that get the knob ablation (default: every task)")
     args = ap.parse_args(argv)
     folds, patients, args.shape = (2, 4, (48, 48)) if args.quick else (3, 12, None)
     args.folds, args.patients = args.folds or folds, args.patients or patients
     epochs = args.epochs or (4 if args.quick else BENCH_EPOCHS)
-    train = TrainConfig(epochs=epochs, patience=args.patience, seed=args.seed, widths=args.widths,
-                        max_per_class=args.max_per_class or BENCH_PER_CLASS, score_stride=args.score_stride)
+    train = TrainConfig(epochs=epochs, patience=args.patience, seed=args.seed, widths=args.widths, patch=args.patch,
+                        max_per_class=args.max_per_class or (40 if args.quick else BENCH_PER_CLASS),
+                        score_stride=args.score_stride)
     args.stem = "tumor_quick" if args.quick else "tumor"
     args.out.mkdir(parents=True, exist_ok=True)
+    search_task = None if args.no_search else (args.search_task or args.tasks[0])
+    if search_task is not None and search_task not in args.tasks:
+        ap.error(f"--search-task {search_task} is not among --tasks")
+    order = sorted(args.tasks, key=lambda t: t != search_task)       # the search task first
     t0 = time.perf_counter()
-    results = {task: run_task(task, args, train) for task in args.tasks}
-    doc = {"benchmark": "tumor", "quick": args.quick, "ionmorphnet": str(args.model),
+    results, search = {}, None
+    for task in order:
+        cohort, data, t_prep = prepare(task, args)
+        if task == search_task:
+            search = run_search(task, data, args, train)
+            best = search["chosen"]
+            train = replace(train, widths=tuple(best["widths"]), pool_mz=best["pool_mz"], patch=best["patch"])
+        results[task] = run_task(task, args, train, cohort, data, t_prep)
+        del cohort, data
+    results = {t: results[t] for t in args.tasks}
+    doc = {"benchmark": "tumor", "stem": args.stem, "quick": args.quick, "ionmorphnet": str(args.model),
+           "search": search, "search_tolerance": TOLERANCE,
            "settings": {"folds": args.folds, "run_folds": args.run_folds, "k": args.k, "patients": args.patients,
-                        "ablation_tasks": [] if args.no_ablation else args.ablation_tasks, **{
+                        "ablation_tasks": [] if args.no_ablation else args.ablation_tasks,
+                        "ablation_per_class": args.ablation_per_class, **{
                key: v for key, v in asdict(train).items() if key != "threads"}},
            "knobs": list(Knobs().as_dict()), "normalisation": NORMALISATION,
            "slide_rule": f"tumour-bearing when >= {MIN_FRACTION:.0%} of the annotated tissue has a "
@@ -318,8 +408,7 @@ def main(argv: list[str] | None = None) -> int:
            "machine": {"python": platform.python_version(), "cpu_threads": train.threads},
            "total_seconds": time.perf_counter() - t0, "tasks": results}
     doc["targets"] = targets(doc)
-    atomic_write_text(args.out / f"{args.stem}.json", json.dumps(doc, indent=1))
-    atomic_write_text(args.out / f"{args.stem}.md", markdown(doc))
+    write_report(args.out, args.stem, doc, markdown(doc))
     save_figure(accuracy_figure(results), args.out / f"{args.stem}_accuracy.png", overwrite=True)
     save_figure(curves_figure(results), args.out / f"{args.stem}_curves.png", overwrite=True)
     print(markdown(doc))
