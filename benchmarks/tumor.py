@@ -17,7 +17,7 @@ every network in the CV. Writes ``benchmarks/results/tumor.{json,md}`` and figur
 results under the stem ``tumor_quick`` (a smoke test, seconds to a few minutes).
 
 Budget (about 30 minutes on 2 cores at the issue's minimum sizes: 12 patients x 3 slides of
-96 x 96 per task, 3 folds, 12 methods): networks train at most :data:`BENCH_EPOCHS` epochs (early
+96 x 96 per task, 3 folds, 13 methods): networks train at most :data:`BENCH_EPOCHS` epochs (early
 stopping on the smoothed balanced accuracy of inner validation patients decides, patience
 :data:`BENCH_PATIENCE`) on :data:`BENCH_PER_CLASS` patches per class and slide, and test slides
 are predicted and scored on a grid of step :data:`BENCH_SCORE_STRIDE` (``--score-stride``; the same
@@ -60,7 +60,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_report  # noqa: E402
 
 RESULTS = Path(__file__).resolve().parent / "results"
-#: The benchmark's training budget (fits about 30 minutes on 2 cores for 3 tasks x 3 folds x 12 methods,
+#: The benchmark's training budget (fits about 30 minutes on 2 cores for 3 tasks x 3 folds x 13 methods,
 #: the search and the ablations): maximum epochs, patience, training patches per class and slide, and
 #: the grid step of the scored test pixels.
 BENCH_EPOCHS, BENCH_PATIENCE, BENCH_PER_CLASS, BENCH_SCORE_STRIDE = 40, 6, 60, 3
