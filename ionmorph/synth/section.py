@@ -332,12 +332,15 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
             maps[ion.parent] = (level * rows * parent.base * scale).astype(np.float32)
         abundance[i] = maps[ion.parent] * ion.rel * yields.get(ion.parent, 1.0)
     det_ok = resolved(panel, abundance[:, mask].sum(axis=1), inst)
-    looks = tuple(_look(ion, maps[ion.parent] * ion.rel, inst, anat.tissue, mask) if det_ok[i] else ""
-                  for i, ion in enumerate(panel))
     noise_rng = np.random.default_rng([int(seed), 0xC1A])
-    clear = tuple(clarity(maps[ion.parent] * ion.rel, mask, inst.threshold, inst.gain_cv, noise_rng,
-                          yields.get(ion.parent)) if looks[i] else 0.0
-                  for i, ion in enumerate(panel))
+    looks, clear = [], []
+    for i, ion in enumerate(panel):
+        expected = maps[ion.parent] * ion.rel  # noise-free: what the labels are judged on
+        look = _look(ion, expected, inst, anat.tissue, mask) if det_ok[i] else ""
+        looks.append(look)
+        clear.append(clarity(expected, mask, inst.threshold, inst.gain_cv, noise_rng, yields.get(ion.parent))
+                     if look else 0.0)
     return SimulatedSection(seed=int(seed), family=family, instrument=inst, panel=panel, regions=anat.regions,
                             region_names=anat.region_names, tissue=anat.tissue, mask=mask, abundance=abundance,
-                            drift_ppm=drift.astype(np.float32), looks=looks, tumour_mode=tumour_mode, clarity=clear)
+                            drift_ppm=drift.astype(np.float32), looks=tuple(looks), tumour_mode=tumour_mode,
+                            clarity=tuple(clear))
