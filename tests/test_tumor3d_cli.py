@@ -96,3 +96,13 @@ def test_predict_refuses_a_file_without_the_models_channels(tmp_path, capsys):
     assert main(["predict", str(other), "--model", str(model)]) == 2
     err = capsys.readouterr().err
     assert "other.imzML" in err and "channels carry signal" in err and err.count("\n") == 1
+    # explain makes the same check on every slide of the cohort it explains
+    foreign = cohort.slides[0].imzml
+    with ImzMLWriter(str(foreign), mode="processed") as w:
+        for y in range(8):
+            for x in range(8):
+                w.addSpectrum(np.array([101.0, 202.0, 303.0]), np.array([5.0, 7.0, 9.0]), (x + 1, y + 1))
+    assert main(["explain", "--cohort", str(cohort.root), "--model", str(model), "-o", str(tmp_path / "t.csv")]) == 2
+    err = capsys.readouterr().err
+    assert foreign.name in err and "channels carry signal" in err and err.count("\n") == 1
+    assert not (tmp_path / "t.csv").exists()

@@ -101,14 +101,17 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain, is_attribution_table, precision_at_k
     from .model import Tumor3DNet
     from .patches import extract_patches, sample_centres
-    from .slide import read_channels
+    from .slide import check_domain, read_channels
 
     check_output(args.output, force=args.force, owned=is_attribution_table)
     cohort = load_cohort(args.cohort)
     model = Tumor3DNet.from_pretrained(args.model)
     cfg, patches = model.config, []
     for i, slide in enumerate(cohort.slides):
-        cube, mask, origin = read_channels(slide.imzml, np.asarray(cfg.mz), cfg.ppm)
+        cube, mask, origin, raw = read_channels(slide.imzml, np.asarray(cfg.mz), cfg.ppm, raw=True)
+        for warning in check_domain(model, raw, cube, mask, str(slide.imzml)).warnings:
+            print(f"tumor3d: WARNING: {slide.imzml}: {warning}; its attributions may not be trustworthy",
+                  file=sys.stderr)
         ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
         centres, _ = sample_centres(ann * mask, args.stride, classes=(2,), balance=False,
                                     max_per_class=args.max_patches, seed=i)
