@@ -48,6 +48,8 @@ _SPECTRUM_LIST, _CHROMATOGRAM_LIST = _NS + "spectrumList", _NS + "chromatogramLi
 #: Bytes fed to expat per call; grows while one token stays incomplete (see the module docstring).
 READ_BYTES = 1 << 20
 
+#: Integers per spectrum in the offset table: x, y, z, m/z offset, m/z length, intensity offset, length.
+ROW_WIDTH = 7
 #: Spectra buffered (as strings) before they are converted to integers in one go.
 _BATCH = 2048
 
@@ -162,7 +164,7 @@ class _Parser:
         self.in_list = False
         self.kinds: dict = {}
         self.formats: dict[str, tuple[str | None, int]] = {}
-        self.table = array("q")  # 7 integers per spectrum: x, y, z, m/z offset, length, int. offset, length
+        self.table = array("q")  # ROW_WIDTH integers per spectrum
         self.n = 0
         self.rows: list[list] = []  # spectra read but not yet converted: [x, y, z, [arrays]]
         self.first_params: dict = {}
@@ -437,11 +439,14 @@ class _Parser:
         self._defer(False)
         while True:
             buf = reader.buf
-            hit = next((k for k, (layout, z) in enumerate(layouts) if layout.pattern.match(buf, pos)), None)
+            hit = None
+            for k, (layout, z) in enumerate(layouts):
+                end, start, values = layout.run(buf, pos)
+                if start >= 0:
+                    pos, last, hit = end, start, k
+                    self._commit(values, len(layout.groups), z)
+                    break
             if hit is not None:
-                layout, z = layouts[hit]
-                pos, last, values = layout.run(buf, pos)
-                self._commit(values, len(layout.groups), z)
                 layouts.insert(0, layouts.pop(hit))
                 continue
             if not reader.eof and len(buf) - pos < SCAN_BYTES:  # the spectrum may go on in the next chunk
@@ -463,7 +468,7 @@ class _Parser:
             if layout is not None:
                 layouts.insert(0, layout)
         if last >= 0:
-            del self.table[-7:]
+            del self.table[-ROW_WIDTH:]
             self.n -= 1
             self.skipped -= 1
             pos = last
@@ -508,7 +513,7 @@ class _Parser:
             return None
         fields = [x, y, z, _value(mz, _OFFSET), _value(mz, _LENGTH), _value(intensity, _OFFSET),
                   _value(intensity, _LENGTH)]
-        expect = self.table[-7:].tolist()
+        expect = self.table[-ROW_WIDTH:].tolist()
         const_z = None
         if z not in marks:  # the handler's default, z = 1
             if z != "1" or expect[2] != 1:
@@ -527,7 +532,7 @@ class _Parser:
         return layout, const_z
 
     def _result(self) -> ImzMLHeader:
-        table = np.frombuffer(self.table, np.int64).reshape(-1, 7) if self.n else np.zeros((0, 7), np.int64)
+        table = np.frombuffer(self.table, np.int64).reshape(-1, ROW_WIDTH) if self.n else np.zeros((0, ROW_WIDTH), np.int64)
         file_found = _meanings(self.file_params)
         mode = next((m for m in ("continuous", "processed") if m in file_found), None)
         typed = set().union(file_found, _meanings(self.first_params),
