@@ -100,18 +100,23 @@ def confined(expected: np.ndarray, det: np.ndarray, tissue: np.ndarray, mask: np
 #: Side (pixels) of the view that clarity is judged at: the shipped models' input size, at which
 #: the model (and a person looking at a thumbnail) sees neighbouring pixels averaged.
 VIEW_SIZE = PreprocessConfig().size
+#: Fewest view pixels that clarity is judged over.
+MIN_JUDGED = 16
 
 
 def clarity(expected: np.ndarray, mask: np.ndarray, threshold: float, gain_cv: float,
-            rng: np.random.Generator, pixel_yield: np.ndarray | None = None, size: int = VIEW_SIZE) -> float:
+            rng: np.random.Generator, pixel_yield: np.ndarray | None = None, size: int = VIEW_SIZE,
+            judged: np.ndarray | None = None) -> float:
     """How clearly one noisy draw of an image shows its noise-free pattern at the model's view (0-1).
 
     The draw and the noise-free expected counts both go through :func:`ionmorph.preprocessing.preprocess`
     (hotspot clip, scaling, resize to ``size``); the result is the Pearson r of the two views over
-    the measured pixels (0 when either is flat). At the pixel scale, shot-to-shot yield and Poisson
+    the ``judged`` pixels (0 when either is flat). At the pixel scale, shot-to-shot yield and Poisson
     noise of single pixels cap r of a clearly confined sparse image near 0.75; at the view scale,
     where they average out as they do for the eye, such an image scores about 0.95 and an image
-    drowned in noise stays low.
+    drowned in noise stays low. Judged over the tissue (``judged``), the outline of the tissue,
+    which every on-tissue ion shows, does not count as structure: a speckled image of the whole
+    tissue is unclear however sharp its edge.
 
     Parameters
     ----------
@@ -128,6 +133,9 @@ def clarity(expected: np.ndarray, mask: np.ndarray, threshold: float, gain_cv: f
         The draw's per-pixel yield factors (shot-to-shot variation), part of its noise.
     size : int
         Side of the view (:data:`VIEW_SIZE`).
+    judged : bool array (H, W), optional
+        Pixels the correlation is taken over (default ``mask``; the section passes its measured
+        tissue for on-tissue ions). Fewer than :data:`MIN_JUDGED` of them in the view: ``mask``.
     """
     lam = np.where(mask, np.maximum(expected.astype(np.float64), 0.0), 0.0)
     on = lam[mask]
@@ -139,7 +147,10 @@ def clarity(expected: np.ndarray, mask: np.ndarray, threshold: float, gain_cv: f
         counts *= rng.lognormal(0.0, gain_cv, counts.shape)
     config = PreprocessConfig(size=size)
     noisy, clean = preprocess(np.stack([counts, lam]), mask, config)[:, 0]
-    seen = preprocess(mask.astype(np.float32), None, config)[0, 0] > 0.5
+    views = preprocess(np.stack([mask, mask if judged is None else judged & mask]).astype(np.float32), None, config)
+    seen = views[1, 0] > 0.5
+    if seen.sum() < MIN_JUDGED:
+        seen = views[0, 0] > 0.5
     a, b = noisy[seen], clean[seen]
     if a.size < 3 or a.std() == 0 or b.std() == 0:
         return 0.0
