@@ -104,19 +104,32 @@ VIEW_SIZE = PreprocessConfig().size
 MIN_JUDGED = 16
 
 
+def judged_view(mask: np.ndarray, judged: np.ndarray | None = None, size: int = VIEW_SIZE) -> np.ndarray:
+    """The pixels of the model's view (``size x size``) that :func:`clarity` is judged over.
+
+    Where ``judged`` (default: the measured pixels ``mask``; a section passes its tissue for
+    on-tissue ions) covers the view; the whole measured view when that leaves fewer than
+    :data:`MIN_JUDGED` pixels. One view serves every ion of a section.
+    """
+    config = PreprocessConfig(size=size)
+    views = preprocess(np.stack([mask, mask if judged is None else judged & mask]).astype(np.float32), None,
+                       config)[:, 0] > 0.5
+    return views[1] if views[1].sum() >= MIN_JUDGED else views[0]
+
+
 def clarity(expected: np.ndarray, mask: np.ndarray, threshold: float, gain_cv: float,
-            rng: np.random.Generator, pixel_yield: np.ndarray | None = None, size: int = VIEW_SIZE,
-            judged: np.ndarray | None = None) -> float:
+            rng: np.random.Generator, pixel_yield: np.ndarray | None = None,
+            seen: np.ndarray | None = None) -> float:
     """How clearly one noisy draw of an image shows its noise-free pattern at the model's view (0-1).
 
     The draw and the noise-free expected counts both go through :func:`ionmorph.preprocessing.preprocess`
-    (hotspot clip, scaling, resize to ``size``); the result is the Pearson r of the two views over
-    the ``judged`` pixels (0 when either is flat). At the pixel scale, shot-to-shot yield and Poisson
-    noise of single pixels cap r of a clearly confined sparse image near 0.75; at the view scale,
-    where they average out as they do for the eye, such an image scores about 0.95 and an image
-    drowned in noise stays low. Judged over the tissue (``judged``), the outline of the tissue,
-    which every on-tissue ion shows, does not count as structure: a speckled image of the whole
-    tissue is unclear however sharp its edge.
+    (hotspot clip, scaling, resize to the view's side); the result is the Pearson r of the two views
+    over the ``seen`` pixels (0 when either is flat). At the pixel scale, shot-to-shot yield and
+    Poisson noise of single pixels cap r of a clearly confined sparse image near 0.75; at the view
+    scale, where they average out as they do for the eye, such an image scores about 0.95 and an
+    image drowned in noise stays low. Judged over the tissue (:func:`judged_view`), the outline of
+    the tissue, which every on-tissue ion shows, does not count as structure: a speckled image of
+    the whole tissue is unclear however sharp its edge.
 
     Parameters
     ----------
@@ -131,11 +144,8 @@ def clarity(expected: np.ndarray, mask: np.ndarray, threshold: float, gain_cv: f
     rng : numpy.random.Generator
     pixel_yield : float array (H, W), optional
         The draw's per-pixel yield factors (shot-to-shot variation), part of its noise.
-    size : int
-        Side of the view (:data:`VIEW_SIZE`).
-    judged : bool array (H, W), optional
-        Pixels the correlation is taken over (default ``mask``; the section passes its measured
-        tissue for on-tissue ions). Fewer than :data:`MIN_JUDGED` of them in the view: ``mask``.
+    seen : bool array (S, S), optional
+        The view pixels judged (:func:`judged_view`; default: the measured view at :data:`VIEW_SIZE`).
     """
     lam = np.where(mask, np.maximum(expected.astype(np.float64), 0.0), 0.0)
     on = lam[mask]
@@ -145,12 +155,9 @@ def clarity(expected: np.ndarray, mask: np.ndarray, threshold: float, gain_cv: f
     counts[counts < threshold] = 0.0
     if gain_cv > 0:
         counts *= rng.lognormal(0.0, gain_cv, counts.shape)
-    config = PreprocessConfig(size=size)
-    noisy, clean = preprocess(np.stack([counts, lam]), mask, config)[:, 0]
-    views = preprocess(np.stack([mask, mask if judged is None else judged & mask]).astype(np.float32), None, config)
-    seen = views[1, 0] > 0.5
-    if seen.sum() < MIN_JUDGED:
-        seen = views[0, 0] > 0.5
+    if seen is None:
+        seen = judged_view(mask)
+    noisy, clean = preprocess(np.stack([counts, lam]), mask, PreprocessConfig(size=seen.shape[-1]))[:, 0]
     a, b = noisy[seen], clean[seen]
     if a.size < 3 or a.std() == 0 or b.std() == 0:
         return 0.0

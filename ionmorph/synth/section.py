@@ -15,7 +15,7 @@ from .anatomy import ANATOMY_GROUPS, TUMOUR_REGIONS, Anatomy, make_anatomy
 from .fields import cell_walls, smooth_field
 from .instruments import Instrument, get_instrument
 from .ions import Ion, IonPanel, make_panel
-from .looks import apparent_class, clarity, detection_probability, resolved
+from .looks import apparent_class, clarity, detection_probability, judged_view, resolved
 from .patterns import NOISE_STYLES, pattern_map
 
 #: The ``databases`` entry of simulated label rows.
@@ -336,14 +336,14 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
         abundance[i] = maps[ion.parent] * ion.rel * yields.get(ion.parent, 1.0)
     det_ok = resolved(panel, abundance[:, mask].sum(axis=1), inst)
     noise_rng = np.random.default_rng([int(seed), 0xC1A])
+    seen = {False: judged_view(mask, anat.tissue), True: judged_view(mask)}  # an off-sample ion shows off the tissue
     looks, clear = [], []
     for i, ion in enumerate(panel):
         expected = maps[ion.parent] * ion.rel  # noise-free: what the labels are judged on
         look = _look(ion, expected, inst, anat.tissue, mask) if det_ok[i] else ""
         looks.append(look)
-        judged = mask if look == "negative" else anat.tissue & mask  # an off-sample ion shows off the tissue
         clear.append(clarity(expected, mask, inst.threshold, inst.gain_cv, noise_rng, yields.get(ion.parent),
-                             judged=judged) if look else 0.0)
+                             seen=seen[look == "negative"]) if look else 0.0)
     return SimulatedSection(seed=int(seed), family=family, instrument=inst, panel=panel, regions=anat.regions,
                             region_names=anat.region_names, tissue=anat.tissue, mask=mask, abundance=abundance,
                             drift_ppm=drift.astype(np.float32), looks=tuple(looks), tumour_mode=tumour_mode,
