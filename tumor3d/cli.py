@@ -5,6 +5,7 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -13,6 +14,9 @@ from ionmorph.pick import DEFAULT_MODEL
 
 from .cohort import TASKS, task_spec
 from .train import SELECTIONS, TrainConfig
+
+if TYPE_CHECKING:
+    from .slide import DomainReport
 
 DEFAULT_TUMOR_MODEL = "tumor3d-tumour-desi"
 #: What ``tumor3d --help`` says first.
@@ -60,6 +64,12 @@ def cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+def warn_domain(path: object, report: DomainReport, what: str) -> None:
+    """Print each warning of a domain check (:func:`tumor3d.slide.check_domain`) to stderr, one line each."""
+    for warning in report.warnings:
+        print(f"tumor3d: WARNING: {path}: {warning}; {what} may not be trustworthy", file=sys.stderr)
+
+
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tumour-probability map and slide call of one imzML file."""
     from ionmorph.errors import InputError
@@ -79,8 +89,7 @@ def cmd_predict(args: argparse.Namespace) -> int:
     model = Tumor3DNet.from_pretrained(args.model)
     region = np.load(args.mask) > 0 if args.mask else None
     pred = predict_slide(model, args.imzml, region)
-    for warning in pred.domain.warnings:
-        print(f"tumor3d: WARNING: {args.imzml}: {warning}; the call may not be trustworthy", file=sys.stderr)
+    warn_domain(args.imzml, pred.domain, "the call")
     report = {"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4), "rule": RULE,
               "channels_found": f"{pred.domain.found}/{pred.domain.total}", "warnings": list(pred.domain.warnings)}
     if args.output:
@@ -109,9 +118,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     cfg, patches = model.config, []
     for i, slide in enumerate(cohort.slides):
         cube, mask, origin, raw = read_channels(slide.imzml, np.asarray(cfg.mz), cfg.ppm, raw=True)
-        for warning in check_domain(model, raw, cube, mask, str(slide.imzml)).warnings:
-            print(f"tumor3d: WARNING: {slide.imzml}: {warning}; its attributions may not be trustworthy",
-                  file=sys.stderr)
+        warn_domain(slide.imzml, check_domain(model, raw, cube, mask, str(slide.imzml)), "its attributions")
         ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
         centres, _ = sample_centres(ann * mask, args.stride, classes=(2,), balance=False,
                                     max_per_class=args.max_patches, seed=i)
