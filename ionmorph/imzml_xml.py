@@ -532,7 +532,8 @@ class _Parser:
         return layout, const_z
 
     def _result(self) -> ImzMLHeader:
-        table = np.frombuffer(self.table, np.int64).reshape(-1, ROW_WIDTH) if self.n else np.zeros((0, ROW_WIDTH), np.int64)
+        table = (np.frombuffer(self.table, np.int64).reshape(-1, ROW_WIDTH) if self.n
+                 else np.zeros((0, ROW_WIDTH), np.int64))
         file_found = _meanings(self.file_params)
         mode = next((m for m in ("continuous", "processed") if m in file_found), None)
         typed = set().union(file_found, _meanings(self.first_params),

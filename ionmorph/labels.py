@@ -73,9 +73,10 @@ def graded_targets(labels: np.ndarray, clarity: np.ndarray, n_classes: int = len
 
     An image of class c in :data:`UNCLEAR_AS` with clarity r (Pearson r of the noisy image with its
     noise-free pattern at the model's view, :func:`ionmorph.synth.looks.clarity`) gets ``r**2``
-    (the share of the image's variance that is pattern, not noise) on c and the rest on ``UNCLEAR_AS[c]``; other classes, and images of unknown (NaN) clarity, get
-    one-hot targets. The informative score (sum of the informative classes' probabilities) of a model
-    trained on them then ranks by clarity within a class, which plain labels cannot teach.
+    (the share of the image's variance that is pattern, not noise) on c and the rest on
+    ``UNCLEAR_AS[c]``; other classes, and images of unknown (NaN) clarity, get one-hot targets.
+    The informative score (sum of the informative classes' probabilities) of a model trained on
+    them then ranks by clarity within a class, which plain labels cannot teach.
     """
     labels = np.asarray(labels, dtype=np.int64)
     q = np.clip(np.nan_to_num(np.asarray(clarity, dtype=np.float64), nan=1.0), 0.0, 1.0) ** 2
