@@ -51,7 +51,8 @@ Metric speed
     correlation is timed), plus the scoring of 1,000 picks on the full (3, 100000) correlations;
     ``--speed-fraction`` times that share of the channels and extrapolates linearly.
 
-Usage: ``python benchmarks/mscf1.py [--quick] [--data DIR] [--model NAME_OR_PATH] [--out DIR]``.
+Usage: ``python benchmarks/mscf1.py [--quick] [--data DIR] [--model NAME_OR_PATH] [--score NAME] [--out DIR]``
+(``--score``: IonMorphNet's informative score, ``pick_peaks(score=...)``; default ``classes``).
 """
 from __future__ import annotations
 
@@ -316,8 +317,12 @@ class ScoreCache:
 
 
 def method_scores(section: Section, data: Any, mode: str, cand: np.ndarray, net: Any, settings: Settings,
-                  cache: ScoreCache, progress: bool = False) -> tuple[dict[str, np.ndarray], dict[str, float]]:
-    """Every method's score per candidate (higher = pick first) and the seconds each took."""
+                  cache: ScoreCache, progress: bool = False, score: str = "classes"
+                  ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
+    """Every method's score per candidate (higher = pick first) and the seconds each took.
+
+    ``score`` is IonMorphNet's informative score (``pick_peaks(score=...)``).
+    """
     from ionmorph import baselines as bl
     from ionmorph.pick import pick_peaks
 
@@ -348,7 +353,7 @@ def method_scores(section: Section, data: Any, mode: str, cand: np.ndarray, net:
     for start, images in image_blocks(data, mode, cand, section.ppm):
         stop = start + len(images)
         t = time.perf_counter()
-        res = pick_peaks(images, mz=cand[start:stop], mask=data.mask, model=net, progress=False)
+        res = pick_peaks(images, mz=cand[start:stop], mask=data.mask, model=net, progress=False, score=score)
         scores["ionmorphnet"][start:stop] = res.score
         seconds["ionmorphnet"] += time.perf_counter() - t
         for m in todo:
@@ -367,7 +372,7 @@ def method_scores(section: Section, data: Any, mode: str, cand: np.ndarray, net:
 
 
 def evaluate_section(section: Section, net: Any, modes: Sequence[str], settings: Settings, cache: ScoreCache,
-                     progress: bool = False) -> dict[str, Any]:
+                     progress: bool = False, score: str = "classes") -> dict[str, Any]:
     """mSCF1 of every method and candidate mode on one section (correlations computed once)."""
     from ionmorph.baselines import rank
     from ionmorph.metrics import mscf1_from_r, pearson_with_classes
@@ -389,7 +394,7 @@ def evaluate_section(section: Section, net: Any, modes: Sequence[str], settings:
     for mode in modes:
         cand = axis if mode == "axis" else peak_candidates(data, section.ppm)
         k = min(section.k, len(cand))
-        scores, seconds = method_scores(section, data, mode, cand, net, settings, cache, progress)
+        scores, seconds = method_scores(section, data, mode, cand, net, settings, cache, progress, score)
         ceiling = mscf1_from_r(axis[:k], r, axis, classes=classes)   # any k distinct channels: the bound
         methods = {}
         for m in METHODS:
@@ -498,7 +503,7 @@ def to_markdown(res: dict[str, Any]) -> str:
     """The results as Markdown (see the module docstring for what each number is)."""
     modes, groups = res["modes"], res["groups"]
     lines = [f"# mSCF1 benchmark ({res['label']})", "",
-             f"Model: {res['model']}. Data: {res['data']}. Thresholds 0.3/0.4/0.5/0.6; a group's score is the "
+             f"Model: {res['model']}, score `{res.get('score', 'classes')}`. Data: {res['data']}. Thresholds 0.3/0.4/0.5/0.6; a group's score is the "
              "mean over its sections.", "", f"Budget: {res['budget_rule']}", "",
              "Candidate modes: `axis` = every channel of the section's continuous m/z axis (the published "
              "protocol); `peaks` = mean-spectrum peaks with ppm-window ion images (picks snapped to the axis).", ""]
@@ -635,7 +640,8 @@ def load_model(name_or_path: str) -> tuple[Any, str]:
 
 
 def run(sections: list[Section], model: str, modes: Sequence[str], settings: Settings, work: Path, out_dir: Path,
-        label: str, data_desc: str, budget_rule: str, speed_fraction: float, progress: bool) -> dict[str, Any]:
+        label: str, data_desc: str, budget_rule: str, speed_fraction: float, progress: bool,
+        score: str = "classes") -> dict[str, Any]:
     """Evaluate every section, write ``mscf1[_label].{json,md,png}`` to ``out_dir``; returns the results."""
     import torch
     from tqdm.auto import tqdm
@@ -643,11 +649,11 @@ def run(sections: list[Section], model: str, modes: Sequence[str], settings: Set
     t0 = time.perf_counter()
     net, model_desc = load_model(model)
     cache = ScoreCache(work / "scores")
-    rows = [evaluate_section(s, net, modes, settings, cache, progress)
+    rows = [evaluate_section(s, net, modes, settings, cache, progress, score)
             for s in tqdm(sections, disable=not progress, desc="sections", unit="section")]
     groups = summarise(rows, modes)
     held = HELD_OUT_GROUP if HELD_OUT_GROUP in groups else None
-    res = {"benchmark": "mscf1", "label": label, "model": model_desc, "data": data_desc, "budget_rule": budget_rule,
+    res = {"benchmark": "mscf1", "label": label, "model": model_desc, "score": score, "data": data_desc, "budget_rule": budget_rule,
            "modes": list(modes), "methods": list(METHODS), "settings": asdict(settings), "groups": groups,
            "true_set_share": summarise_shares(rows),
            "target": {"held_out_group": held, "margin": TARGET_MARGIN, "modes": check_target(groups, modes, held)},
@@ -666,7 +672,7 @@ def run(sections: list[Section], model: str, modes: Sequence[str], settings: Set
 def main(argv: list[str] | None = None) -> int:
     from ionmorph.fileio import user_cache_dir
     from ionmorph.msi import DEFAULT_PPM
-    from ionmorph.pick import DEFAULT_MODEL
+    from ionmorph.pick import DEFAULT_MODEL, SCORES
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2 sections per group, 48 x 56 px, 120 ions, S3PL 1 epoch, "
@@ -675,6 +681,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, help="budget for --data sections without a published one")
     p.add_argument("--ppm", type=float, default=DEFAULT_PPM, help="ion-image / peak-merge ppm for --data")
     p.add_argument("--model", default=DEFAULT_MODEL, help="IonMorphNet weights name, folder or Hub id")
+    p.add_argument("--score", default="classes", help="IonMorphNet's informative score: pick_peaks(score=...)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--work", type=Path, default=None, help="suite and score cache (default: user cache)")
     p.add_argument("--modes", default=",".join(MODES), help="candidate modes, comma-separated (axis, peaks)")
@@ -690,6 +697,8 @@ def main(argv: list[str] | None = None) -> int:
     modes = tuple(m.strip() for m in a.modes.split(",") if m.strip())
     if not modes or any(m not in MODES for m in modes):
         raise InputError(f"--modes must list some of {', '.join(MODES)}, got {a.modes!r}")
+    if a.score not in SCORES:
+        raise InputError(f"--score must be one of {', '.join(SCORES)}, got {a.score!r}")
     quick = a.quick
     settings = Settings(s3pl_epochs=a.s3pl_epochs or (1 if quick else 10),
                         s3pl_train_pixels=a.s3pl_train_pixels or (128 if quick else 512))
@@ -713,7 +722,7 @@ def main(argv: list[str] | None = None) -> int:
                 "every method; capped at the number of candidates in peaks mode. Sections are pre-binned "
                 "(one channel per peak), so k and the true set count the same units")
     res = run(sections, a.model, modes, settings, work, a.out, label, data_desc, rule,
-              a.speed_fraction or (0.05 if quick else 1.0), progress)
+              a.speed_fraction or (0.05 if quick else 1.0), progress, a.score)
     print(to_markdown(res))
     return 0
 
