@@ -52,7 +52,7 @@ Metric speed
     ``--speed-fraction`` times that share of the channels and extrapolates linearly.
 
 Usage: ``python benchmarks/mscf1.py [--quick] [--data DIR] [--model NAME_OR_PATH] [--score NAME] [--out DIR]``
-(``--score``: IonMorphNet's informative score, ``pick_peaks(score=...)``; default ``classes``).
+(``--score``: IonMorphNet's informative score, ``pick_peaks(score=...)``; default that of ``pick_peaks``).
 """
 from __future__ import annotations
 
@@ -71,6 +71,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ionmorph.errors import InputError
+from ionmorph.pick import DEFAULT_SCORE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_report  # noqa: E402  (shared benchmark helpers)
@@ -317,7 +318,7 @@ class ScoreCache:
 
 
 def method_scores(section: Section, data: Any, mode: str, cand: np.ndarray, net: Any, settings: Settings,
-                  cache: ScoreCache, progress: bool = False, score: str = "classes"
+                  cache: ScoreCache, progress: bool = False, score: str = DEFAULT_SCORE
                   ) -> tuple[dict[str, np.ndarray], dict[str, float]]:
     """Every method's score per candidate (higher = pick first) and the seconds each took.
 
@@ -372,7 +373,7 @@ def method_scores(section: Section, data: Any, mode: str, cand: np.ndarray, net:
 
 
 def evaluate_section(section: Section, net: Any, modes: Sequence[str], settings: Settings, cache: ScoreCache,
-                     progress: bool = False, score: str = "classes") -> dict[str, Any]:
+                     progress: bool = False, score: str = DEFAULT_SCORE) -> dict[str, Any]:
     """mSCF1 of every method and candidate mode on one section (correlations computed once)."""
     from ionmorph.baselines import rank
     from ionmorph.metrics import mscf1_from_r, pearson_with_classes
@@ -503,7 +504,7 @@ def to_markdown(res: dict[str, Any]) -> str:
     """The results as Markdown (see the module docstring for what each number is)."""
     modes, groups = res["modes"], res["groups"]
     lines = [f"# mSCF1 benchmark ({res['label']})", "",
-             f"Model: {res['model']}, score `{res.get('score', 'classes')}`. Data: {res['data']}. Thresholds 0.3/0.4/0.5/0.6; a group's score is the "
+             f"Model: {res['model']}, score `{res['score']}`. Data: {res['data']}. Thresholds 0.3/0.4/0.5/0.6; a group's score is the "
              "mean over its sections.", "", f"Budget: {res['budget_rule']}", "",
              "Candidate modes: `axis` = every channel of the section's continuous m/z axis (the published "
              "protocol); `peaks` = mean-spectrum peaks with ppm-window ion images (picks snapped to the axis).", ""]
@@ -641,7 +642,7 @@ def load_model(name_or_path: str) -> tuple[Any, str]:
 
 def run(sections: list[Section], model: str, modes: Sequence[str], settings: Settings, work: Path, out_dir: Path,
         label: str, data_desc: str, budget_rule: str, speed_fraction: float, progress: bool,
-        score: str = "classes") -> dict[str, Any]:
+        score: str = DEFAULT_SCORE) -> dict[str, Any]:
     """Evaluate every section, write ``mscf1[_label].{json,md,png}`` to ``out_dir``; returns the results."""
     import torch
     from tqdm.auto import tqdm
@@ -681,7 +682,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--k", type=int, help="budget for --data sections without a published one")
     p.add_argument("--ppm", type=float, default=DEFAULT_PPM, help="ion-image / peak-merge ppm for --data")
     p.add_argument("--model", default=DEFAULT_MODEL, help="IonMorphNet weights name, folder or Hub id")
-    p.add_argument("--score", default="classes", help="IonMorphNet's informative score: pick_peaks(score=...)")
+    p.add_argument("--score", default=DEFAULT_SCORE,
+                   help=f"IonMorphNet's informative score, pick_peaks(score=...) (default {DEFAULT_SCORE})")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
     p.add_argument("--work", type=Path, default=None, help="suite and score cache (default: user cache)")
     p.add_argument("--modes", default=",".join(MODES), help="candidate modes, comma-separated (axis, peaks)")

@@ -7,7 +7,9 @@
    ``model.onnx`` runs without torch), in a fresh child process with ``--threads`` threads. Time
    split into reading (open + candidate check), ion images, preprocessing, model loading and
    inference; the child's whole run (interpreter start and imports included) and its peak RSS
-   are compared with the targets (:data:`TIME_TARGET_S`, :data:`RSS_TARGET_MIB`).
+   are compared with the targets (:data:`TIME_TARGET_S`, :data:`RSS_TARGET_MIB`). That run uses
+   the default informative score (``ionmorph.pick.DEFAULT_SCORE``); when that is not
+   ``"classes"``, a second child times ``score="classes"`` (the full frame only) beside it.
    Mean-spectrum peak detection (the default candidate source) is timed separately.
    Peak RSS is the child's own VmHWM (Linux): its ``ru_maxrss`` is not, since Python starts the
    child with vfork + exec and Linux carries the parent's high-water mark (this script's, with
@@ -64,13 +66,14 @@ def load_model():
                                               "shipped weights not available)", False
 
 
-def e2e_worker(path: str, candidates_file: str, model: str) -> dict:
-    """The child's run: ``pick_peaks(k=100)`` with the default backend; timings, backend, peak RSS."""
+def e2e_worker(path: str, candidates_file: str, model: str, score: str) -> dict:
+    """The child's run: ``pick_peaks(k=100, score=score)`` with the default backend; timings, backend, peak RSS."""
     from ionmorph.inference import get_classifier
     from ionmorph.pick import pick_peaks
 
-    res = pick_peaks(path, k=100, candidates=np.load(candidates_file), model=model, batch_size=64, progress=False)
-    return {"n_candidates": len(res), "backend": get_classifier(model, batch_size=64).backend,
+    res = pick_peaks(path, k=100, candidates=np.load(candidates_file), model=model, batch_size=64, progress=False,
+                     score=score)
+    return {"n_candidates": len(res), "backend": get_classifier(model, batch_size=64).backend, "score": res.scoring,
             "timings": res.timings, "torch_imported": "torch" in sys.modules, "peak_rss_mib": _rss_mib()}
 
 
@@ -102,11 +105,11 @@ def memory_worker(path: str, candidates_file: str, model: str) -> dict:
     return stages
 
 
-def _child(mode: str, path: Path, candidates: Path, model: str, threads: int) -> tuple[dict, float]:
-    """Run this script's ``--{mode}`` worker in a fresh child with ``threads`` threads: (its JSON, wall s)."""
+def _child(mode: str, args: list[str], threads: int) -> tuple[dict, float]:
+    """Run this script's ``--{mode}`` worker on ``args`` in a fresh child with ``threads`` threads: (its JSON, wall s)."""
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, __file__, f"--{mode}", str(path), str(candidates), model],
+    proc = subprocess.run([sys.executable, __file__, f"--{mode}", *args],
                           capture_output=True, text=True, env=env)
     if proc.returncode != 0:
         raise RuntimeError(f"{mode} child failed:\n{proc.stderr}")
@@ -114,11 +117,20 @@ def _child(mode: str, path: Path, candidates: Path, model: str, threads: int) ->
 
 
 def end_to_end(path: Path, candidates: np.ndarray, model: str, threads: int, tmp: Path) -> dict:
-    """Run :func:`e2e_worker` and then :func:`memory_worker` in fresh children; adds the first one's whole time."""
+    """Run :func:`e2e_worker` (default score, then ``classes`` if that differs) and :func:`memory_worker` in
+    fresh children; adds each e2e child's whole time."""
+    from ionmorph.pick import DEFAULT_SCORE
+
     np.save(tmp / "candidates.npy", candidates)
-    e2e, process_s = _child("e2e-worker", path, tmp / "candidates.npy", model, threads)
-    stages, _ = _child("memory-worker", path, tmp / "candidates.npy", model, threads)
-    return {**e2e, "process_s": process_s, "memory_by_stage": stages}
+    args = [str(path), str(tmp / "candidates.npy"), model]
+    e2e, process_s = _child("e2e-worker", args + [DEFAULT_SCORE], threads)
+    classes = None
+    if DEFAULT_SCORE != "classes":
+        plain, plain_s = _child("e2e-worker", args + ["classes"], threads)
+        classes = {"process_s": round(plain_s, 2), "inference_s": round(plain["timings"]["inference"], 3),
+                   "total_s": round(plain["timings"]["total"], 3), "peak_rss_mib": round(plain["peak_rss_mib"], 1)}
+    stages, _ = _child("memory-worker", args, threads)
+    return {**e2e, "process_s": process_s, "memory_by_stage": stages, "classes": classes}
 
 
 def throughput(model, images: np.ndarray, backends: list[str], batch: int, n_batches: int, repeats: int) -> dict:
@@ -182,6 +194,7 @@ def run(side: int, n_candidates: int, backends: list[str], n_batches: int, repea
                     "write_s": round(t_write, 2),
                     "mean_peaks_per_spectrum": round(float(data.spectrum_lengths.mean()), 1)},
         "end_to_end": {"n_candidates": e2e["n_candidates"], "k": 100, "backend": e2e["backend"], "batch_size": 64,
+                       "score": e2e["score"], "score_classes": e2e["classes"],
                        **{f"{k}_s": round(v, 3) for k, v in t.items()},
                        "candidates_per_s": round(e2e["n_candidates"] / t["total"], 1),
                        "process_s": round(e2e["process_s"], 2), "time_target_s": TIME_TARGET_S,
@@ -206,14 +219,19 @@ def to_markdown(r: dict) -> str:
              f"Model: {r['model']}. CPU threads: {r['threads']}. Section: {s['raster'][0]} x {s['raster'][1]} px "
              f"processed centroid ({s['source']}; {s['mean_peaks_per_spectrum']} peaks per spectrum).", "",
              f"## End to end: `pick_peaks(k=100)` on {e['n_candidates']} candidates (backend {e['backend']}, "
-             f"batch {e['batch_size']})", "",
+             f"batch {e['batch_size']}, score `{e['score']}`)", "",
              "| step | s |", "|---|---|"]
     for k in ("reading", "model", "ion_images", "preprocess", "inference", "total"):
         lines.append(f"| {k.replace('_', ' ')} | {e[f'{k}_s']:.2f} |")
     lines += ["", f"Whole child process (interpreter start and imports included): {e['process_s']:.2f} s "
               f"(target <= {e['time_target_s']:g} s); peak RSS {e['peak_rss_mib']:.0f} MiB (target <= "
-              f"{e['rss_target_mib']:g} MiB); torch imported: {'yes' if e['torch_imported'] else 'no'}.", "",
-              "Memory by step (the same steps run one by one in another fresh child; MiB):", "",
+              f"{e['rss_target_mib']:g} MiB); torch imported: {'yes' if e['torch_imported'] else 'no'}.", ""]
+    if e["score_classes"]:
+        c = e["score_classes"]
+        lines += [f"The same run with `score=\"classes\"` (the full frame only, one inference per candidate): "
+                  f"whole process {c['process_s']:.2f} s, inference {c['inference_s']:.2f} s, peak RSS "
+                  f"{c['peak_rss_mib']:.0f} MiB.", ""]
+    lines += ["Memory by step (the same steps run one by one in another fresh child; MiB):", "",
               "| step | RSS after | peak during |", "|---|---|---|"]
     lines += [f"| {k} | {v['rss_mib']:.0f} | {v['peak_mib']:.0f} |" for k, v in e["memory_by_stage"].items()]
     lines += ["", f"{e['candidates_per_s']} candidates/s overall. Mean-spectrum peak detection (the default "
@@ -243,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="small section, 200 candidates, no torch.compile")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    p.add_argument("--e2e-worker", nargs=3, metavar=("IMZML", "CANDIDATES_NPY", "MODEL"), help=argparse.SUPPRESS)
+    p.add_argument("--e2e-worker", nargs=4, metavar=("IMZML", "CANDIDATES_NPY", "MODEL", "SCORE"),
+                   help=argparse.SUPPRESS)
     p.add_argument("--memory-worker", nargs=3, metavar=("IMZML", "CANDIDATES_NPY", "MODEL"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.e2e_worker or a.memory_worker:

@@ -176,7 +176,7 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
         summary["figures"] = figures
         summary["grid_channels"] = "all" if index is None else [int(i) for i in index]
         res["datasets"][folder.name] = summary
-        res["model"] = summary["model"]
+        res["model"], res["scoring"] = summary["model"], summary["score"]
     res["machine"] = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine(),
                       "threads": torch.get_num_threads()}
     res["wall_s"] = round(time.perf_counter() - t0, 1)
@@ -202,7 +202,7 @@ def to_markdown(res: dict[str, Any]) -> str:
     ds = res["datasets"]
     lines = [f"# Real-data benchmark ({res['prefix']})", "",
              f"Model: {res['model']}" + (f", revision {res['revision']}" if res["revision"] else "")
-             + (f", score `{res['score']}`" if res["score"] else "") + f". Root: `{res['root']}`. "
+             + (f", score `{res['scoring']}`" if res.get("scoring") else "") + f". Root: `{res['root']}`. "
              "Every channel of each section is a candidate (`pick_peaks`, the code path users get).", "",
              "## Datasets", "", "| dataset | data | raster (H x W) | channels | measured px | labels by eye "
              "(clear) | segments (px) |", "|---|---|---|---|---|---|---|"]

@@ -2,11 +2,15 @@
 
 Each candidate m/z's ion image is preprocessed (:func:`ionmorph.preprocessing.preprocess`, with the
 model's own settings) and classified; its **score** is the sum of the probabilities of the
-informative classes (default ``structured + localized + negative``): ``score="classes"``, SPEC 5's
-plain class sum (weights trained on graded targets make it rank by how clearly an image shows its
-pattern, see :func:`ionmorph.labels.graded_targets`). ``score="views"`` averages that sum over the
-full frame and four corner crops (:mod:`ionmorph.views`; five times the inference); probabilities
-and labels stay those of the full frame. The picked set is
+informative classes (default ``structured + localized + negative``). ``score="views"`` (the
+default, :data:`DEFAULT_SCORE`) averages that sum over the full frame and four corner crops
+(:mod:`ionmorph.views`; five times the inference): on the real sections it ranks above the full
+frame alone, because the crops enlarge the tissue so that speckle shows and change how the tissue
+fills the frame (``benchmarks/results/realdata.md``). ``score="classes"`` is SPEC 5's plain class
+sum of the full frame, as the published protocol scores it, and five times faster. Weights trained
+on graded targets make either rank by how clearly an image shows its pattern
+(:func:`ionmorph.labels.graded_targets`). Probabilities and labels are always those of the full
+frame. The picked set is
 
 - the ``k`` best scores when ``k`` is given (among those reaching ``threshold`` if both are given);
 - every candidate with ``score >= threshold`` when only ``threshold`` is given;
@@ -43,6 +47,8 @@ from .labels import DEFAULT_INFORMATIVE
 
 #: Ways to turn class probabilities into the informative score (module docstring).
 SCORES: tuple[str, ...] = ("classes", "views")
+#: The informative score used unless ``score=`` says otherwise.
+DEFAULT_SCORE = "views"
 #: Score cut-off used when neither ``k`` nor ``threshold`` is given.
 DEFAULT_THRESHOLD = 0.5
 #: Memory budget of one block of raw candidate ion images (float32).
@@ -368,7 +374,7 @@ def pick_peaks(
     mz: Sequence[float] | np.ndarray | None = None,
     mask: np.ndarray | None = None,
     revision: str | None = None,
-    score: str = "classes",
+    score: str = DEFAULT_SCORE,
     group_isotopes: bool = True,
 ) -> PickResult:
     """Pick the informative m/z channels of an MSI dataset with IonMorphNet.
@@ -407,9 +413,9 @@ def pick_peaks(
         For an array source: the m/z of each image and the raster mask.
     revision : str, optional
         Weights revision tag.
-    score : {"classes", "views"}
-        The informative score: the informative classes' probability sum of the full frame, or its
-        mean over the full frame and four corner crops (module docstring).
+    score : {"views", "classes"}
+        The informative score: the informative classes' probability sum averaged over the full frame
+        and four corner crops (default), or of the full frame alone (module docstring).
     group_isotopes : bool
         Let only the best-scoring isotope or adduct of each ion be picked (module docstring).
 

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from .labels import CLASSES, DEFAULT_INFORMATIVE
-from .pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_THRESHOLD, SCORES
+from .pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES
 
 
 def informative_classes(args: argparse.Namespace) -> tuple[str, ...]:
@@ -101,9 +101,9 @@ def _common(p: argparse.ArgumentParser) -> None:
                         "ions rank low")
     p.add_argument("--keep-isotopes", action="store_true",
                    help="let isotopes and adducts of one ion be picked separately (default: one pick per ion)")
-    p.add_argument("--score", default="classes", choices=SCORES,
-                   help="informative score: the class sum of the whole image (default) or its mean over the "
-                        "whole image and four corner crops (views; five times slower)")
+    p.add_argument("--score", default=DEFAULT_SCORE, choices=SCORES,
+                   help="informative score: the class sum averaged over the whole image and four corner crops "
+                        f"(views) or of the whole image alone (classes; five times faster); default {DEFAULT_SCORE}")
     p.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
     p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
     p.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "bf16", "onnx"),

@@ -564,7 +564,8 @@ def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None 
     if len(res) != folder.n_channels or not np.allclose(res.mz, folder.mz):
         raise InputError(f"{folder.path}: pick_peaks returned {len(res)} candidates for the {folder.n_channels} "
                          "channels of the axis (duplicate or out-of-range m/z?)")
-    summary: dict[str, Any] = {**folder.describe(), "model": res.model, "score": score,
+    summary: dict[str, Any] = {**folder.describe(), "model": res.model,
+                               "score": getattr(res, "scoring", score),
                                "informative": list(res.informative), "predicted": class_shares(res.label),
                                "seconds": {"ionmorphnet": round(classify_s, 3)}}
     summary["per_channel"] = [{"index": i, "mz": float(res.mz[i]), "predicted": str(res.label[i]),

@@ -93,14 +93,14 @@ def test_suite_and_scores_are_cached(bench, tiny_run, tiny_model):
             assert b["modes"][mode]["methods"]["s3pl"]["seconds"] < 0.5
 
 
-def test_views_score_is_recorded_and_keeps_the_baselines(bench, tiny_run):
+def test_score_is_recorded_and_keeps_the_baselines(bench, tiny_run):
     out, work, argv = tiny_run
-    assert bench.main(argv + ["--score", "views", "--label", "views"]) == 0
-    plain = json.loads((out / "mscf1_custom.json").read_text())
-    views = json.loads((out / "mscf1_views.json").read_text())
-    assert plain["score"] == "classes" and views["score"] == "views"
-    assert "score `views`" in (out / "mscf1_views.md").read_text()
-    for a, b in zip(plain["sections"], views["sections"]):
+    assert bench.main(argv + ["--score", "classes", "--label", "classes"]) == 0
+    default = json.loads((out / "mscf1_custom.json").read_text())
+    plain = json.loads((out / "mscf1_classes.json").read_text())
+    assert default["score"] == "views" and plain["score"] == "classes"
+    assert "score `classes`" in (out / "mscf1_classes.md").read_text()
+    for a, b in zip(default["sections"], plain["sections"]):
         for m in bench.METHODS:
             if m != "ionmorphnet":
                 assert a["modes"]["axis"]["methods"][m]["mscf1"] == b["modes"]["axis"]["methods"][m]["mscf1"]

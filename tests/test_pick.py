@@ -42,17 +42,17 @@ def _isolated_cache(tmp_path, monkeypatch):
 
 def test_file_source_matches_array_source(weights, section):
     path, common = section
-    res = pick_peaks(path, k=5, candidates=common, model=weights, backend="eager", progress=False)
+    res = pick_peaks(path, k=5, candidates=common, model=weights, backend="eager", progress=False, score="classes")
     data = open_msi(path)
     assert np.array_equal(res.mz, np.sort(common)) and res.proba.shape == (30, 6)
     images = data.ion_images(res.mz)
     arr = pick_peaks(images, k=5, mz=res.mz, mask=data.mask, model=weights, backend="eager", progress=False)
     np.testing.assert_allclose(arr.proba, res.proba, atol=1e-6)
-    same = pick_peaks(data, k=5, candidates=common, model=weights, backend="eager", progress=False)
+    same = pick_peaks(data, k=5, candidates=common, model=weights, backend="eager", progress=False, score="classes")
     np.testing.assert_array_equal(same.picked, res.picked)
     np.testing.assert_allclose(res.proba.sum(axis=1), 1.0, rtol=1e-5)
     informative = [res.classes.index(c) for c in ("structured", "localized", "negative")]
-    np.testing.assert_allclose(res.score, res.proba[:, informative].sum(axis=1), rtol=1e-6)
+    np.testing.assert_allclose(res.score, res.proba[:, informative].sum(axis=1), rtol=1e-6)   # the class sum
     assert list(res.label) == [res.classes[i] for i in res.proba.argmax(axis=1)]
     assert set(res.timings) >= {"reading", "ion_images", "preprocess", "inference", "total"}
 
@@ -79,7 +79,7 @@ def test_selection_rules():
 def test_ranking_picked_mz_and_custom_informative(weights, section):
     path, common = section
     res = pick_peaks(path, k=4, candidates=common, informative=("unstructured",), model=weights,
-                     backend="eager", progress=False)
+                     backend="eager", progress=False, score="classes")
     np.testing.assert_allclose(res.score, res.proba[:, res.classes.index("unstructured")])
     assert np.all(np.diff(res.score[res.ranking]) <= 0)
     np.testing.assert_array_equal(res.picked_mz, res.mz[res.ranking[:4]])
@@ -208,9 +208,9 @@ def test_view_score_is_the_mean_over_full_frame_and_corner_crops():
     rng = np.random.default_rng(3)
     images = rng.gamma(2.0, 1.0, (5, 30, 40)).astype(np.float32)
     images[:, 5:20, 8:30] *= 6.0
-    plain = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False)
-    views = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False, score="views")
-    assert plain.scoring == "classes" and views.scoring == "views"
+    plain = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False, score="classes")
+    views = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False)
+    assert plain.scoring == "classes" and views.scoring == "views"       # views is the default
     np.testing.assert_array_equal(plain.proba, views.proba)          # labels stay the full frame's
     clf = get_classifier()
     cols = [clf.model.classes.index(c) for c in plain.informative]
