@@ -504,8 +504,8 @@ def to_markdown(res: dict[str, Any]) -> str:
     """The results as Markdown (see the module docstring for what each number is)."""
     modes, groups = res["modes"], res["groups"]
     lines = [f"# mSCF1 benchmark ({res['label']})", "",
-             f"Model: {res['model']}, score `{res['score']}`. Data: {res['data']}. Thresholds 0.3/0.4/0.5/0.6; a group's score is the "
-             "mean over its sections.", "", f"Budget: {res['budget_rule']}", "",
+             f"Model: {res['model']}, score `{res['score']}`. Data: {res['data']}. Thresholds 0.3/0.4/0.5/0.6; "
+             "a group's score is the mean over its sections.", "", f"Budget: {res['budget_rule']}", "",
              "Candidate modes: `axis` = every channel of the section's continuous m/z axis (the published "
              "protocol); `peaks` = mean-spectrum peaks with ppm-window ion images (picks snapped to the axis).", ""]
     target = res["target"]
@@ -654,7 +654,8 @@ def run(sections: list[Section], model: str, modes: Sequence[str], settings: Set
             for s in tqdm(sections, disable=not progress, desc="sections", unit="section")]
     groups = summarise(rows, modes)
     held = HELD_OUT_GROUP if HELD_OUT_GROUP in groups else None
-    res = {"benchmark": "mscf1", "label": label, "model": model_desc, "score": score, "data": data_desc, "budget_rule": budget_rule,
+    res = {"benchmark": "mscf1", "label": label, "model": model_desc, "score": score, "data": data_desc,
+           "budget_rule": budget_rule,
            "modes": list(modes), "methods": list(METHODS), "settings": asdict(settings), "groups": groups,
            "true_set_share": summarise_shares(rows),
            "target": {"held_out_group": held, "margin": TARGET_MARGIN, "modes": check_target(groups, modes, held)},

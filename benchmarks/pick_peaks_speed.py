@@ -106,7 +106,10 @@ def memory_worker(path: str, candidates_file: str, model: str) -> dict:
 
 
 def _child(mode: str, args: list[str], threads: int) -> tuple[dict, float]:
-    """Run this script's ``--{mode}`` worker on ``args`` in a fresh child with ``threads`` threads: (its JSON, wall s)."""
+    """Run this script's ``--{mode}`` worker on ``args`` in a fresh child with ``threads`` threads.
+
+    Returns (its JSON, wall s).
+    """
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     t = time.perf_counter()
     proc = subprocess.run([sys.executable, __file__, f"--{mode}", *args],
