@@ -203,6 +203,7 @@ def _build_model(cfg: TrainConfig):
     With ``init``, the model's ``init_record`` says which weights it started from (name, revision,
     version, sha256), for ``init.json`` in the run folder.
     """
+    from .hub import WEIGHTS_FILE, sha256_file
     from .model import IonMorphNet
 
     fresh = IonMorphNet(architecture=cfg.arch, preprocess=PreprocessConfig(size=cfg.input_size),
@@ -215,8 +216,10 @@ def _build_model(cfg: TrainConfig):
                             "(set --arch)")
     fresh.load_state_dict(start.state_dict())
     src = start.weights_source
+    # the registry's hash where it lists the weights, else the hash of the local file that was loaded
+    sha256 = src.sha256 or sha256_file(src.folder / WEIGHTS_FILE)
     fresh.init_record = {"init": cfg.init, "name": src.name, "revision": src.revision, "version": start.version,
-                         "sha256": src.sha256, "source": src.source}
+                         "sha256": sha256, "source": src.source}
     return fresh
 
 

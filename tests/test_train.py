@@ -132,6 +132,7 @@ def test_evaluation_metrics_by_hand():
 
 
 def test_init_starts_from_given_weights_and_checks_them(corpus, tmp_path):
+    from ionmorph import hub
     from ionmorph.model import IonMorphNet
     from ionmorph.preprocessing import PreprocessConfig
 
@@ -143,6 +144,7 @@ def test_init_starts_from_given_weights_and_checks_them(corpus, tmp_path):
     tuned = IonMorphNet.from_pretrained(tmp_path / "run" / "model")
     record = json.loads((tmp_path / "run" / "init.json").read_text())
     assert record["init"] == str(tmp_path / "start") and record["source"] == "local"
+    assert record["sha256"] == hub.sha256_file(tmp_path / "start" / "model.safetensors")   # a local folder too
     for k, v in start.state_dict().items():
         torch.testing.assert_close(tuned.state_dict()[k].float(), v.float(), atol=2e-3, rtol=2e-3)
     with pytest.raises(IonMorphError, match="convnextv2_atto, the run asks for convnextv2_femto"):
