@@ -33,7 +33,7 @@ Diagnostic row (synthetic sections only; not a method and not part of the target
 Candidates
     ``axis``: every channel of the section's own continuous m/z axis (the published protocol;
     images from ``MSIData.channel_images``). ``peaks``: peaks of the mean spectrum
-    (:func:`ionmorph.candidates.candidate_mz` at the section's ppm) with ppm-window ion images
+    (:func:`ionmorph.picking.candidates.candidate_mz` at the section's ppm) with ppm-window ion images
     (``MSIData.ion_images``); candidates that snap to the same axis channel are merged (the
     lowest m/z kept), so every method picks k distinct channels.
 
@@ -41,12 +41,12 @@ Methods (each scores every candidate; the k best are picked)
     ionmorphnet (``pick_peaks`` scores on the same ion images), random, mean intensity,
     mean-spectrum SNR (per channel in ``axis`` mode, +/- ppm in ``peaks`` mode), spatial chaos,
     Moran's I, S3PL. The Pearson correlations are computed once per section (streamed from the
-    file) and every method is scored with :func:`ionmorph.metrics.mscf1_from_r`. Baseline scores
+    file) and every method is scored with :func:`ionmorph.evaluation.metrics.mscf1_from_r`. Baseline scores
     are cached per file, mode and settings under ``--work`` (they do not depend on the model), so
     a re-run with new weights only re-classifies.
 
 Metric speed
-    :func:`ionmorph.metrics.pearson_with_classes` on a 100,000-channel x 30,000-pixel random matrix
+    :func:`ionmorph.evaluation.metrics.pearson_with_classes` on a 100,000-channel x 30,000-pixel random matrix
     (raster 150 x 200, 3 classes) generated and correlated in blocks of 2,000 channels (only the
     correlation is timed), plus the scoring of 1,000 picks on the full (3, 100000) correlations;
     ``--speed-fraction`` times that share of the channels and extrapolates linearly.
@@ -71,7 +71,7 @@ from typing import Any, Iterator, Sequence
 import numpy as np
 
 from ionmorph.errors import InputError
-from ionmorph.pick import DEFAULT_SCORE
+from ionmorph.picking.pick import DEFAULT_SCORE
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_report  # noqa: E402  (shared benchmark helpers)
@@ -185,7 +185,7 @@ def label_scores(cand: np.ndarray, mz: Sequence[float], ppm: float, tiebreak: np
 def true_set_share(looks: Sequence[tuple[float, str]], r: np.ndarray, axis: np.ndarray) -> dict[str, Any]:
     """Per apparent class: how many channels hold such peaks, and the share of them in T(t) per threshold."""
     from ionmorph.labels import CLASSES
-    from ionmorph.metrics import snap_to_axis, true_sets
+    from ionmorph.evaluation.metrics import snap_to_axis, true_sets
 
     in_true = true_sets(r).any(axis=1)                                   # (thresholds, channels)
     out = {}
@@ -269,8 +269,8 @@ def load_mask(path: str | os.PathLike, shape: tuple[int, int]) -> np.ndarray:
 
 def peak_candidates(data: Any, ppm: float) -> np.ndarray:
     """Mean-spectrum peaks, one per axis channel (the lowest m/z of those snapping to the same channel)."""
-    from ionmorph.candidates import candidate_mz
-    from ionmorph.metrics import snap_to_axis
+    from ionmorph.picking.candidates import candidate_mz
+    from ionmorph.evaluation.metrics import snap_to_axis
 
     cand = candidate_mz(data, ppm=ppm)
     channel = np.asarray([snap_to_axis([m], data.mz_axis)[0] for m in cand], dtype=np.int64)
@@ -324,8 +324,8 @@ def method_scores(section: Section, data: Any, mode: str, cand: np.ndarray, net:
 
     ``score`` is IonMorphNet's informative score (``pick_peaks(score=...)``).
     """
-    from ionmorph import baselines as bl
-    from ionmorph.pick import pick_peaks
+    from ionmorph.picking import baselines as bl
+    from ionmorph.picking.pick import pick_peaks
 
     image_fns = {"mean_intensity": bl.mean_intensity, "spatial_chaos": bl.spatial_chaos, "morans_i": bl.morans_i}
     n = len(cand)
@@ -375,9 +375,9 @@ def method_scores(section: Section, data: Any, mode: str, cand: np.ndarray, net:
 def evaluate_section(section: Section, net: Any, modes: Sequence[str], settings: Settings, cache: ScoreCache,
                      progress: bool = False, score: str = DEFAULT_SCORE) -> dict[str, Any]:
     """mSCF1 of every method and candidate mode on one section (correlations computed once)."""
-    from ionmorph.baselines import rank
-    from ionmorph.metrics import mscf1_from_r, pearson_with_classes
-    from ionmorph.msi import open_msi
+    from ionmorph.picking.baselines import rank
+    from ionmorph.evaluation.metrics import mscf1_from_r, pearson_with_classes
+    from ionmorph.io.msi import open_msi
 
     data = open_msi(section.path)
     if data.mode != "continuous" or data.mz_axis is None:
@@ -468,7 +468,7 @@ def metric_speed(n_channels: int = 100_000, shape: tuple[int, int] = (150, 200),
     """Time ``pearson_with_classes`` streamed over random channel blocks (see the module docstring)."""
     from tqdm.auto import tqdm
 
-    from ionmorph.metrics import mscf1_from_r, pearson_with_classes
+    from ionmorph.evaluation.metrics import mscf1_from_r, pearson_with_classes
 
     if not 0 < fraction <= 1:
         raise InputError(f"speed fraction must be in (0, 1], got {fraction}")
@@ -634,7 +634,7 @@ def plot(res: dict[str, Any], path: Path) -> Path:
 
 def load_model(name_or_path: str) -> tuple[Any, str]:
     """(IonMorphNet, description) of a weights name, folder or Hub id."""
-    from ionmorph.model import IonMorphNet
+    from ionmorph.models.model import IonMorphNet
 
     net = IonMorphNet.from_pretrained(name_or_path)
     return net, f"{name_or_path} ({net.architecture}, {net.input_size} px, weights {net.version})"
@@ -673,8 +673,8 @@ def run(sections: list[Section], model: str, modes: Sequence[str], settings: Set
 
 def main(argv: list[str] | None = None) -> int:
     from ionmorph.fileio import user_cache_dir
-    from ionmorph.msi import DEFAULT_PPM
-    from ionmorph.pick import DEFAULT_MODEL, SCORES
+    from ionmorph.io.msi import DEFAULT_PPM
+    from ionmorph.picking.pick import DEFAULT_MODEL, SCORES
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="2 sections per group, 48 x 56 px, 120 ions, S3PL 1 epoch, "

@@ -3,7 +3,7 @@
 Data
     Every real-data folder under ``--root`` (default ``../shared/realdata`` beside the repository;
     a folder that is itself laid out this way is taken alone). One section per folder, found by
-    file name (:mod:`ionmorph.realdata`)::
+    file name (:mod:`ionmorph.evaluation.realdata`)::
 
         <root>/<dataset>/
             <name>.imzML + <name>.ibd      continuous imzML, a pre-binned peak list (every channel a candidate)
@@ -30,10 +30,10 @@ What is measured, per folder
       ``clear`` ones, the confusion matrix (rows = label by eye, columns = predicted);
     - segments: mSCF1 (SPEC 6; the segments as the mask, only measured pixels with a segment > 0,
       so the classes are 1..C; every channel a candidate) at each budget ``--k`` for IonMorphNet
-      (top-k by ``PickResult.score``) and every baseline of :mod:`ionmorph.baselines` (random:
+      (top-k by ``PickResult.score``) and every baseline of :mod:`ionmorph.picking.baselines` (random:
       mean over ``--random-seeds`` seeds; mean intensity; mean-spectrum SNR read at each channel;
       spatial chaos; Moran's I; S3PL with its defaults, seed 0), beside the best reachable value
-      with k picks and the exact expectation of random picks (:func:`ionmorph.realdata.random_expected`).
+      with k picks and the exact expectation of random picks (:func:`ionmorph.evaluation.realdata.random_expected`).
       Baselines see the ion images IonMorphNet saw.
 
 Reference check (barley)
@@ -128,7 +128,7 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
     """Score every real-data folder under ``root``; write ``<prefix>.{json,md}`` and figures; return the results."""
     import torch
 
-    from ionmorph import realdata as rd
+    from ionmorph.evaluation import realdata as rd
     from ionmorph.errors import InputError
     from ionmorph.plotting import save_figure
 
@@ -196,8 +196,8 @@ def _confusion_table(cm: list[list[int]]) -> list[str]:
 def to_markdown(res: dict[str, Any]) -> str:
     """The Markdown report of :func:`run`'s results."""
     from ionmorph.labels import CLASSES
-    from ionmorph.pick import DEFAULT_MODEL
-    from ionmorph.realdata import METHODS
+    from ionmorph.picking.pick import DEFAULT_MODEL
+    from ionmorph.evaluation.realdata import METHODS
 
     ds = res["datasets"]
     lines = [f"# Real-data benchmark ({res['prefix']})", "",
@@ -303,8 +303,8 @@ def to_markdown(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from ionmorph.errors import InputError
-    from ionmorph.pick import DEFAULT_MODEL
-    from ionmorph.realdata import DEFAULT_KS, DEFAULT_RANDOM_SEEDS, pick_supports_score
+    from ionmorph.picking.pick import DEFAULT_MODEL
+    from ionmorph.evaluation.realdata import DEFAULT_KS, DEFAULT_RANDOM_SEEDS, pick_supports_score
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="5 random seeds, S3PL 1 epoch, 24 channels in unlabelled "
@@ -314,7 +314,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=DEFAULT_MODEL, help="IonMorphNet weights name, folder or Hub id")
     p.add_argument("--revision", help="weights revision tag (default: the registry's default)")
     p.add_argument("--score", help="pick_peaks(score=...) when this pick_peaks accepts it")
-    p.add_argument("--backend", default="auto", help="inference backend (ionmorph.inference)")
+    p.add_argument("--backend", default="auto", help="inference backend (ionmorph.models.inference)")
     p.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS), help="mSCF1 budgets")
     p.add_argument("--random-seeds", type=int, help=f"seeds of the random baseline (default {DEFAULT_RANDOM_SEEDS}; "
                                                     "quick 5)")

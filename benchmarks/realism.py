@@ -24,7 +24,7 @@ Simulated pool
     that close, i.e. a noise or matrix peak).
 
 (a) Image statistics
-    :func:`ionmorph.image_stats.image_statistics` per ion image over its measured pixels (definitions
+    :func:`ionmorph.picking.image_stats.image_statistics` per ion image over its measured pixels (definitions
     in that module). Per statistic the two-sample KS distance real vs simulated (pooled, and for each
     real dataset against the whole simulated pool), and a random forest (scikit-learn, 300 trees,
     ``min_samples_leaf=2``) real vs simulated on all statistics: out-of-fold ROC AUC of a 5-fold
@@ -34,7 +34,7 @@ Simulated pool
 
 (b) Learned discriminator
     A small CNN (4 conv blocks, 16-64 channels, global average pooling, ~60k parameters) on the model
-    input :func:`ionmorph.preprocessing.preprocess` (``PreprocessConfig(size=64)``), real vs
+    input :func:`ionmorph.models.preprocessing.preprocess` (``PreprocessConfig(size=64)``), real vs
     simulated, trained with random flips and 90-degree rotations, Adam, a fixed number of epochs on
     CPU. Leave-one-real-dataset-out: fold k trains on the other real datasets and on the simulated
     sections outside sim fold k (sections dealt round-robin into as many folds as there are real
@@ -73,7 +73,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ionmorph.errors import InputError
-from ionmorph.realdata import load_npz
+from ionmorph.evaluation.realdata import load_npz
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from report import write_report  # noqa: E402  (shared benchmark helpers)
@@ -121,7 +121,7 @@ def _subset(n: int, cap: int | None, seed: int) -> np.ndarray:
 def find_real(root: Path, max_per_dataset: int | None, seed: int = 0) -> tuple[list[Stack], list[dict[str, str]]]:
     """The real pool (module docstring) and the skipped files with the reason."""
     from ionmorph import candidate_mz, open_msi
-    from ionmorph.msi import DEFAULT_PPM
+    from ionmorph.io.msi import DEFAULT_PPM
 
     root = Path(root)
     if not root.is_dir():
@@ -265,8 +265,8 @@ def build_table(stacks: Sequence[Stack], progress: bool = False) -> Table:
     """Statistics and model inputs of every image of every stack."""
     from tqdm.auto import tqdm
 
-    from ionmorph.image_stats import STATISTICS, image_statistics
-    from ionmorph.preprocessing import PreprocessConfig, preprocess
+    from ionmorph.picking.image_stats import STATISTICS, image_statistics
+    from ionmorph.models.preprocessing import PreprocessConfig, preprocess
 
     stats = {k: [] for k in STATISTICS}
     xs, real, dataset, group, section, look, mz = [], [], [], [], [], [], []
@@ -324,7 +324,7 @@ def describe_stats(t: Table) -> dict[str, Any]:
     """Per statistic: KS real vs sim (pooled and per real dataset), and quantiles per pool/dataset/instrument/family."""
     from scipy.stats import ks_2samp
 
-    from ionmorph.image_stats import STATISTICS
+    from ionmorph.picking.image_stats import STATISTICS
 
     datasets = list(dict.fromkeys(t.dataset[t.real]))
     fam = np.asarray([g.split("/")[0] if not r else "" for g, r in zip(t.group, t.real)])
@@ -362,7 +362,7 @@ def random_forest(t: Table, seed: int, n_trees: int, n_ablate: int = 3, n_jobs: 
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import StratifiedKFold
 
-    from ionmorph.image_stats import STATISTICS
+    from ionmorph.picking.image_stats import STATISTICS
 
     X, y = t.matrix(STATISTICS), t.real.astype(int)
     w = balance_weights(t.real, t.group)
@@ -718,7 +718,7 @@ def stats_figure(t: Table, stats: dict[str, Any], path: Path) -> Path:
 
 # ----------------------------------------------------------------------------------------------- report
 def to_markdown(res: dict[str, Any]) -> str:
-    from ionmorph.image_stats import STATISTICS
+    from ionmorph.picking.image_stats import STATISTICS
 
     rf, cnn, stats = res["random_forest"], res["cnn"], res["statistics"]
     datasets = list(res["real"]["datasets"])
@@ -822,8 +822,8 @@ def to_markdown(res: dict[str, Any]) -> str:
     if res["real"]["skipped"]:
         lines += ["Skipped real files: " + "; ".join(f"`{s['file']}` ({s['reason']})" for s in res["real"]["skipped"]), ""]
     lines += ["## Definitions", "",
-              "Statistics over the measured pixels of each raw ion image (`ionmorph/image_stats.py`): `morans_i` "
-              "(4-neighbour, `ionmorph.baselines.morans_i`), `spatial_chaos` (`ionmorph.baselines.spatial_chaos`, "
+              "Statistics over the measured pixels of each raw ion image (`ionmorph/picking/image_stats.py`): `morans_i` "
+              "(4-neighbour, `ionmorph.picking.baselines.morans_i`), `spatial_chaos` (`ionmorph.picking.baselines.spatial_chaos`, "
               "its score 1 - chaos: high = coherent), `zero_fraction` (share of measured pixels = 0), `cv` (sd / mean), "
               "`dynamic_range` (log10 p99 / p50 of the non-zero values), `top1_energy` (intensity share of the "
               "brightest 1 % of pixels), `roughness` (mean |4-neighbour difference| / mean), `anisotropy` (ln of "
