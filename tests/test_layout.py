@@ -118,3 +118,28 @@ def test_each_wing_exports_a_table_and_its_names_resolve(package):
     checked = {a.asname or a.name for node in ast.walk(tree) if isinstance(node, ast.If)
                for sub in ast.walk(node) if isinstance(sub, ast.ImportFrom) for a in sub.names}
     assert checked == set(mod._EXPORTS) and len(checked) >= 2
+
+
+@pytest.mark.parametrize("old, new", [("msi", "io.msi"), ("hub", "models.hub"), ("metrics", "evaluation.metrics")])
+def test_moved_modules_warn_and_resolve(old, new):
+    import importlib
+
+    shim = importlib.import_module(f"ionmorph.{old}")
+    target = importlib.import_module(f"ionmorph.{new}")
+    name = target.__all__[0] if hasattr(target, "__all__") else next(
+        n for n in vars(target) if not n.startswith("_") and getattr(getattr(target, n), "__module__", "") == target.__name__)
+    with pytest.warns(DeprecationWarning, match=rf"ionmorph\.{old} moved to ionmorph\.{re.escape(new)}") as record:
+        assert getattr(shim, name) is getattr(target, name)
+    assert record[0].filename == __file__                 # shown at the user's line, not inside ionmorph
+
+
+def test_baselines_is_a_plain_alias():
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        import ionmorph.baselines as old
+        from ionmorph import baselines
+    import ionmorph.picking.baselines as new
+
+    assert old is new and baselines is new and old.rank is new.rank

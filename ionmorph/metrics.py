@@ -1,0 +1,7 @@
+"""Deprecated: :mod:`ionmorph.evaluation.metrics` (moved in the split into wings; this path goes in ionmorph 0.3).
+
+Every name resolves in the new module and warns (:class:`DeprecationWarning`) on use.
+"""
+from .lazy import moved_module
+
+__getattr__, __dir__ = moved_module("ionmorph.metrics", "ionmorph.evaluation.metrics")
