@@ -1,4 +1,6 @@
-"""The mSCF1 benchmark script end to end on a tiny synthetic suite with a random tiny model."""
+"""The mSCF1 benchmark script end to end on a tiny synthetic suite with a random tiny model.
+
+The protocol's pieces alone: tests/evaluation/test_mscf1_sets.py."""
 from __future__ import annotations
 
 import json
@@ -7,6 +9,7 @@ import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
+from ionmorph.evaluation.mscf1_sets import GROUPS, METHODS, SuiteConfig, build_suite
 
 from bench_testutil import load_benchmark
 
@@ -55,13 +58,13 @@ def test_outputs_hold_sane_values(bench, tiny_run):
     for g, shares in res["true_set_share"].items():
         assert set(shares) == set(CLASSES)
         assert all(v is None or 0.0 <= v <= 1.0 for v in shares.values())
-    assert set(res["groups"]) == set(bench.GROUPS) and res["target"]["held_out_group"] == "seed_orbitrap"
+    assert set(res["groups"]) == set(GROUPS) and res["target"]["held_out_group"] == "seed_orbitrap"
     assert len(res["sections"]) == 3
     for sec in res["sections"]:
         assert sec["k"] > 0 and sec["n_channels"] > sec["k"]
         for mode in ("axis", "peaks"):
             v = sec["modes"][mode]
-            assert set(v["methods"]) == set(bench.METHODS)
+            assert set(v["methods"]) == set(METHODS)
             assert 0 <= v["best"] <= 1 and v["k"] == min(sec["k"], v["n_candidates"])
             assert 0 <= v["simulator_labels"]["mscf1"] <= v["best"] + 1e-12
             for m, r in v["methods"].items():
@@ -71,7 +74,7 @@ def test_outputs_hold_sane_values(bench, tiny_run):
                 assert r["mscf1"] == pytest.approx(np.mean(r["f1"]))
     for g in res["groups"].values():
         for mode in ("axis", "peaks"):
-            assert set(g[mode]["methods"]) == set(bench.METHODS)
+            assert set(g[mode]["methods"]) == set(METHODS)
     sp = res["metric_speed"]
     assert sp["n_channels"] == 100_000 and sp["n_pixels"] == 30_000 and sp["channels_timed"] == 200
     assert sp["correlation_s_extrapolated"] >= sp["correlation_s_timed"]
@@ -101,7 +104,7 @@ def test_score_is_recorded_and_keeps_the_baselines(bench, tiny_run):
     assert default["score"] == "views" and plain["score"] == "classes"
     assert "score `classes`" in (out / "mscf1_classes.md").read_text()
     for a, b in zip(default["sections"], plain["sections"]):
-        for m in bench.METHODS:
+        for m in METHODS:
             if m != "ionmorphnet":
                 assert a["modes"]["axis"]["methods"][m]["mscf1"] == b["modes"]["axis"]["methods"][m]["mscf1"]
     with pytest.raises(InputError, match="--score must be one of"):
@@ -115,50 +118,20 @@ def test_suite_is_regenerated_when_the_simulator_changes(bench, tiny_run):
     from ionmorph.synth import simulator_version
 
     assert record["simulator"] == simulator_version()
-    cfg = bench.SuiteConfig(**record["config"])
+    cfg = SuiteConfig(**record["config"])
     path = next(index.parent.rglob("*.imzML"))
     before = path.stat().st_mtime_ns
     record["simulator"] = "an-older-simulator"
     index.write_text(json.dumps(record))
-    bench.build_suite(work, cfg)
+    build_suite(work, cfg)
     assert path.stat().st_mtime_ns != before
     assert json.loads(index.read_text())["simulator"] == simulator_version()
 
 
-def test_budget_rule_counts_informative_looking_peaks(bench):
-    from ionmorph.synth import simulate_section
-
-    sim = simulate_section(3, family="kidney", instrument="desi", shape=(20, 20), n_ions=40)
-    expected = sum(1 for look in sim.looks if look in ("structured", "localized", "negative"))
-    assert bench.budget_k(sim) == expected > 0
-    assert expected < len(sim.ions)
-
-
-def test_public_layout_uses_published_budgets(bench, tmp_path):
-    group = tmp_path / "CAC"
-    (group / "masks").mkdir(parents=True)
-    for name in ("40TopL", "mine"):
-        (group / f"{name}.imzML").write_text("")
-    with pytest.raises(InputError, match="mine.*--k"):
-        bench.find_sections(tmp_path, ppm=10.0)
-    secs = bench.find_sections(tmp_path, ppm=10.0, k=50)
-    assert [(s.group, s.name, s.k) for s in secs] == [("CAC", "40TopL", 342), ("CAC", "mine", 50)]
-    assert secs[0].mask_path.endswith("CAC/masks/40TopL_mask.npy")
-
-
-def test_bad_mask_is_reported_with_its_file(bench, tmp_path):
-    bad = tmp_path / "s_mask.npy"
-    np.save(bad, np.zeros((3, 4), dtype=np.int32))
-    with pytest.raises(InputError, match="s_mask.npy.*does not match"):
-        bench.load_mask(bad, (4, 4))
-    with pytest.raises(InputError, match="missing"):
-        bench.load_mask(tmp_path / "absent_mask.npy", (4, 4))
-
-
 def test_target_check(bench):
     def groups(ion, other):
-        return {g: {"axis": {"methods": {m: {"mscf1": ion if m == "ionmorphnet" else other} for m in bench.METHODS}}}
-                for g in bench.GROUPS}
+        return {g: {"axis": {"methods": {m: {"mscf1": ion if m == "ionmorphnet" else other} for m in METHODS}}}
+                for g in GROUPS}
 
     assert bench.check_target(groups(0.60, 0.50), ["axis"], "seed_orbitrap")["axis"]["met"]
     missed = bench.check_target(groups(0.53, 0.50), ["axis"], "seed_orbitrap")["axis"]
