@@ -61,7 +61,7 @@ def _write_tiff(path: Path, stack: np.ndarray) -> None:
     except ImportError:
         tifffile = None
     if tifffile is not None:
-        tifffile.imwrite(path, stack)
+        tifffile.imwrite(path, stack, photometric="minisblack")   # one page per image, never RGB samples
         return
     try:
         from PIL import Image
