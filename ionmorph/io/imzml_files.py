@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-import warnings
 from pathlib import Path
 
-from ..errors import MSIFormatError
+from ..errors import MSIFormatError, warn_external
 
 #: Size of the .ibd header: the dataset's UUID as 16 raw bytes.
 IBD_HEADER_BYTES = 16
@@ -91,8 +90,7 @@ def choose_ibd(path: Path, candidates: list[Path], declared: str | None) -> Path
             raise MSIFormatError(path, f"both {' and '.join(c.name for c in candidates)} lie beside it and its "
                                        "XML has no UUID to tell which belongs to it; remove or rename the other")
         why = "declares no UUID" if declared is None else f"declares {declared[:60]!r}, which is not a UUID"
-        warnings.warn(f"{path}: the XML {why}; cannot check that {candidates[0].name} belongs to it",
-                      stacklevel=3)
+        warn_external(f"{path}: the XML {why}; cannot check that {candidates[0].name} belongs to it")
         return candidates[0]
     uuids = {c: ibd_uuid(c) for c in candidates}
     match = [c for c, u in uuids.items() if u == want]

@@ -19,12 +19,11 @@ Plotting is not a job of the reader: :mod:`ionmorph.plotting` draws the arrays r
 """
 from __future__ import annotations
 
-import warnings
 from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from ..errors import InputError, MSIFormatError
+from ..errors import InputError, MSIFormatError, warn_external
 from .msi_layout import MSILayout
 
 #: Default half-width of ion-image windows in ppm: the upper end of the Orbitrap/FT-ICR range
@@ -178,7 +177,7 @@ class MSIReader(MSILayout):
                 bar.update(len(index))
         if any(self._invalid):
             parts = [f"{c} {w}" for c, w in zip(self._invalid, ("NaN/infinite", "negative")) if c]
-            warnings.warn(f"{self.path}: {' and '.join(parts)} intensities treated as 0", stacklevel=3)
+            warn_external(f"{self.path}: {' and '.join(parts)} intensities treated as 0")
 
     def _processed_chunk(self, fh, index: np.ndarray, counts: np.ndarray) -> SpectraChunk:
         """Read and check one chunk of processed spectra (m/z order, valid intensities)."""

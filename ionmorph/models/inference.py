@@ -31,12 +31,11 @@ import functools
 import hashlib
 import os
 import sys
-import warnings
 from typing import Any, Callable
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, warn_external
 from ..fileio import user_cache_dir
 from .model_config import PROB_TOLERANCE  # noqa: F401  (re-exported: the tolerance "auto" uses)
 
@@ -244,8 +243,7 @@ class Classifier:
         except Exception as exc:  # noqa: BLE001 - any export/session failure; only "auto" recovers
             if backend != "auto":
                 raise
-            warnings.warn(f"{self.backend} backend unavailable ({type(exc).__name__}: {exc}); using eager fp32",
-                          stacklevel=2)
+            warn_external(f"{self.backend} backend unavailable ({type(exc).__name__}: {exc}); using eager fp32")
             self.backend, self._run = "eager", _eager(self.model, self._buf)
 
     @property

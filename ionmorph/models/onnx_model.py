@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import os
-import warnings
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ..errors import WeightsError
+from ..errors import WeightsError, warn_external
 from ..fileio import atomic_path, atomic_write_text
 from .hub import (CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, _check_folder, _read_config, resolve_weights,
                   sha256_file, verify_sha256)
@@ -153,9 +152,9 @@ def load_onnx(name_or_path: str | os.PathLike, revision: str | None = None,
     weights_sha = verify_sha256(found.folder, found.sha256)
     onnx_sha = verify_sha256(found.folder, found.onnx_sha256, ONNX_FILE)
     if (meta.get("sha256"), meta.get("weights_sha256")) != (onnx_sha, weights_sha):
-        warnings.warn(f"{found.folder / ONNX_FILE}: not the graph of this folder's {WEIGHTS_FILE} (config.json "
+        warn_external(f"{found.folder / ONNX_FILE}: not the graph of this folder's {WEIGHTS_FILE} (config.json "
                       "records other hashes); using the safetensors with torch. Re-export it with "
-                      "ionmorph.models.onnx_model.add_onnx", stacklevel=2)
+                      "ionmorph.models.onnx_model.add_onnx")
         return None
     return OnnxIonMorphNet(found.folder, config, threads)
 

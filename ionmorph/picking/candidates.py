@@ -41,14 +41,13 @@ from __future__ import annotations
 
 import csv
 import os
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Sequence
 
 import numpy as np
 
-from ..errors import InputError
+from ..errors import InputError, warn_external
 
 #: MAD to standard deviation for normally distributed noise.
 _MAD_TO_SD = 1.4826
@@ -354,8 +353,8 @@ def _in_range(data: Any, out: np.ndarray, ppm: float) -> np.ndarray:
     lo, hi = data.mz_range
     inside = (out * (1 + ppm * 1e-6) >= lo) & (out * (1 - ppm * 1e-6) <= hi)
     if not inside.all():
-        warnings.warn(f"{int((~inside).sum())} candidate m/z whose +/- {ppm:g} ppm window lies outside the "
-                      f"data's range {lo:.4f}-{hi:.4f} dropped", stacklevel=3)
+        warn_external(f"{int((~inside).sum())} candidate m/z whose +/- {ppm:g} ppm window lies outside the "
+                      f"data's range {lo:.4f}-{hi:.4f} dropped")
     return inside
 
 
@@ -510,8 +509,8 @@ def find_candidates(data: Any, candidates: Any = None, ppm: float | None = None)
     values, extra = _table(candidates)
     mz, first = _user_list(values, "candidate list")
     if extra and len(mz) < len(values):
-        warnings.warn(f"candidate list: {len(values) - len(mz)} rows repeat an earlier m/z; the first row of each "
-                      "m/z is kept", stacklevel=2)
+        warn_external(f"candidate list: {len(values) - len(mz)} rows repeat an earlier m/z; the first row of each "
+                      "m/z is kept")
     inside = _in_range(data, mz, ppm_used)
     take = first[inside]
     return Candidates(mz[inside], ppm_used, source, "user list", {k: v[take] for k, v in extra.items()})

@@ -115,12 +115,13 @@ def test_negative_intensities_follow_nan_policy(tmp_path, mode):
     neg = (np.array([100.0, 200.0, 300.0]), np.array([1.0, -2.0, 3.0]))
     path = _good(tmp_path, spectra=[SPECTRA[0], neg, SPECTRA[0], SPECTRA[0]], mode=mode)
     _raises(r"pixel x=2, y=1 .*holds negative intensities", open_msi(path).ion_images, [200.0])
-    with pytest.warns(UserWarning, match="1 negative intensities treated as 0"):
+    with pytest.warns(UserWarning, match="1 negative intensities treated as 0") as record:
         images = open_msi(path, nan_policy="zero").ion_images([100.0, 200.0, 300.0])
     np.testing.assert_array_equal(images[:, 0, 1], [1.0, 0.0, 3.0])
-    with pytest.warns(UserWarning, match="negative"):
+    with pytest.warns(UserWarning, match="negative") as again:
         _, mean = open_msi(path, nan_policy="zero").mean_spectrum()
     assert mean.min() >= 0
+    assert record[0].filename == again[0].filename == __file__       # errors.warn_external: the caller's line
 
 
 def test_float32_max_sums_are_an_error_not_inf(tmp_path):
