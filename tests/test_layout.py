@@ -143,3 +143,18 @@ def test_baselines_is_a_plain_alias():
     import ionmorph.picking.baselines as new
 
     assert old is new and baselines is new and old.rank is new.rank
+
+
+#: Modules outside cli/ that still build argparse parsers: the simulator's own commands and
+#: figure script (synth/ is shared, beside the wings), and training/train.py, whose options move
+#: to cli/ once the pending rework of that file has landed.
+ARGPARSE_OUTSIDE_CLI = {"ionmorph.synth.cli", "ionmorph.synth.figures", "ionmorph.training.train"}
+
+
+def test_command_line_parsing_lives_in_cli():
+    users = set()
+    for path in PACKAGE.rglob("*.py"):
+        tree = ast.parse(path.read_text())
+        if any(isinstance(n, ast.Import) and any(a.name == "argparse" for a in n.names) for n in ast.walk(tree)):
+            users.add(_module_name(path))
+    assert {u for u in users if not u.startswith("ionmorph.cli.")} == ARGPARSE_OUTSIDE_CLI

@@ -19,8 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ionmorph.cli.msi",        # info, images
     "ionmorph.synth.cli",      # simulate, corpus
     "ionmorph.cli.pick",       # pick, classify
-    "ionmorph.training.train",          # train
-    "ionmorph.models.convert",        # convert-checkpoint
+    "ionmorph.training.train", # train
+    "ionmorph.cli.convert",    # convert-checkpoint
     "ionmorph.cli.weights",    # weights list | download | verify
 )
 

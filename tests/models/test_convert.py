@@ -86,7 +86,7 @@ def test_conversion_predicts_like_the_original(published, tmp_path):
 
 
 def main(argv: list[str]) -> int:
-    return run(argv, ("ionmorph.models.convert",), "ionmorph")
+    return run(argv, ("ionmorph.cli.convert",), "ionmorph")
 
 
 def test_cli_converts_and_reports_errors(published, tmp_path, capsys):
