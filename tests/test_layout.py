@@ -127,7 +127,7 @@ def test_moved_modules_warn_and_resolve(old, new):
     shim = importlib.import_module(f"ionmorph.{old}")
     target = importlib.import_module(f"ionmorph.{new}")
     name = target.__all__[0] if hasattr(target, "__all__") else next(
-        n for n in vars(target) if not n.startswith("_") and getattr(getattr(target, n), "__module__", "") == target.__name__)
+        n for n, v in vars(target).items() if not n.startswith("_") and getattr(v, "__module__", "") == target.__name__)
     with pytest.warns(DeprecationWarning, match=rf"ionmorph\.{old} moved to ionmorph\.{re.escape(new)}") as record:
         assert getattr(shim, name) is getattr(target, name)
     assert record[0].filename == __file__                 # shown at the user's line, not inside ionmorph

@@ -1,4 +1,4 @@
-"""``ionmorph convert-checkpoint``: a published IonMorphNet checkpoint as a weights folder (:mod:`ionmorph.models.convert`)."""
+"""``ionmorph convert-checkpoint``: a published checkpoint as a weights folder (:mod:`ionmorph.models.convert`)."""
 from __future__ import annotations
 
 import argparse

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from ..errors import WeightsError
 from ..models.hub import (CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, load_registry, local_copy, recorded_sha256,
-                  registry_path, resolve_weights, verify_sha256, weights_dir)
+                          registry_path, resolve_weights, verify_sha256, weights_dir)
 
 
 def _list(args: argparse.Namespace) -> int:

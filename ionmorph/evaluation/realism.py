@@ -375,7 +375,8 @@ def random_forest(t: Table, seed: int, n_trees: int, n_ablate: int = 3, n_jobs: 
     ablation = {f"without {k}": cv_auc([i for i, s in enumerate(STATISTICS) if s != k]) for k in top}
     if len(top) > 1:
         ablation[f"without {', '.join(top)}"] = cv_auc([i for i, s in enumerate(STATISTICS) if s not in top])
-    res = {"cv5_auc_weighted": weighted_auc(y, oof, w), "cv5_auc_unweighted": weighted_auc(y, oof), "ablation": ablation,
+    res = {"cv5_auc_weighted": weighted_auc(y, oof, w), "cv5_auc_unweighted": weighted_auc(y, oof),
+           "ablation": ablation,
            "cv5_auc_per_real_dataset": per_dataset, "mean_p_real_per_sim_group": fam_inst,
            "importance": imp, "n_trees": n_trees}
     # leave one real dataset out, on the same simulated folds as the CNN
@@ -490,7 +491,8 @@ def discriminator(t: Table, epochs: int, seed: int, progress: bool = False) -> d
              for lk in sorted(set(t.look[~t.real]))}
     groups = {g: round(float(np.mean(pct[t.group == g])), 4) for g in dict.fromkeys(t.group[~t.real])}
     return {"folds": folds, "auc_mean": round(float(np.mean(vals)), 4) if vals else None,
-            "pooled_oof_auc_weighted": weighted_auc(t.real, oof, w), "pooled_oof_auc_unweighted": weighted_auc(t.real, oof),
+            "pooled_oof_auc_weighted": weighted_auc(t.real, oof, w),
+            "pooled_oof_auc_unweighted": weighted_auc(t.real, oof),
             "realness_rank_per_sim_look": looks, "realness_rank_per_sim_group": groups, "epochs": epochs,
             "architecture": "4 x (conv3x3-BN-ReLU), 16/32/64/64 channels, max-pool after the first 3, "
                             "global average pool, dropout 0.2, linear",

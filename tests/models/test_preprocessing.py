@@ -8,7 +8,7 @@ import pytest
 
 from ionmorph.errors import InputError
 from ionmorph.models.preprocessing import (PreprocessConfig, fitted_shape, normalise_measured, preprocess, resize,
-                                     resize_matrix)
+                                           resize_matrix)
 
 
 def _reference(img: np.ndarray, mask: np.ndarray) -> np.ndarray:

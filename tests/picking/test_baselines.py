@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from ionmorph.picking.baselines import (mean_intensity, morans_i, random_scores, rank, s3pl, spatial_chaos,
-                                spectrum_snr)
+                                        spectrum_snr)
 from ionmorph.errors import InputError
 
 YY, XX = np.mgrid[:40, :50]
