@@ -1,13 +1,25 @@
 """ionmorph: a model zoo for mass spectrometry imaging.
 
-The data flow, one module per step::
+The data flow::
 
     open_msi -> candidate_mz -> ion_images -> preprocess -> IonMorphNet -> pick_peaks -> reduce -> Tumor3DNet
-    (msi)       (candidates)    (msi)         (preprocessing) (model)      (pick)         (reduction) (tumor3d)
+    (io)        (picking)       (io)          (models)     (models)       (picking)      (picking)  (tumor3d)
 
-with the simulator (:mod:`ionmorph.synth`) beside it feeding training and benchmarks, and one
-weights module (:mod:`ionmorph.models.hub`) serving both model families. Names are imported lazily so
-that ``import ionmorph`` stays fast and does not load torch.
+Subpackages, one per job, each importing only those before it (docs/design.md):
+
+- :mod:`ionmorph.io`: reading and writing MSI files and outputs (``open_msi``, ``MSIData``, exports);
+- :mod:`ionmorph.models`: the network, its weights and how it runs (``preprocess``, ``IonMorphNet``,
+  ONNX, inference backends, :mod:`ionmorph.models.hub` for the weights of both model families);
+- :mod:`ionmorph.picking`: from ion images to a peak list (candidates, ``pick_peaks``, ``reduce``,
+  baselines);
+- :mod:`ionmorph.evaluation`: judging a picker or a classifier (mSCF1, classification metrics,
+  real-data folders, realism of the simulator);
+- :mod:`ionmorph.training`: making IonMorphNet;
+- :mod:`ionmorph.cli`: the ``ionmorph`` command.
+
+Shared by all of them: :mod:`ionmorph.synth` (the simulator, feeding training and benchmarks),
+``labels``, ``errors``, ``fileio``, ``plotting`` and ``lazy``. Names are imported lazily so that
+``import ionmorph`` stays fast and does not load torch.
 """
 from __future__ import annotations
 
