@@ -204,7 +204,7 @@ def stats_figure(t: Table, stats: dict[str, Any], path: Path) -> Path:
 
 # ----------------------------------------------------------------------------------------------- report
 def to_markdown(res: dict[str, Any]) -> str:
-    from ionmorph.picking.image_stats import STATISTICS
+    from ionmorph.evaluation.image_stats import STATISTICS
 
     rf, cnn, stats = res["random_forest"], res["cnn"], res["statistics"]
     datasets = list(res["real"]["datasets"])
@@ -308,7 +308,7 @@ def to_markdown(res: dict[str, Any]) -> str:
     if res["real"]["skipped"]:
         lines += ["Skipped real files: " + "; ".join(f"`{s['file']}` ({s['reason']})" for s in res["real"]["skipped"]), ""]
     lines += ["## Definitions", "",
-              "Statistics over the measured pixels of each raw ion image (`ionmorph/picking/image_stats.py`): `morans_i` "
+              "Statistics over the measured pixels of each raw ion image (`ionmorph/evaluation/image_stats.py`): `morans_i` "
               "(4-neighbour, `ionmorph.picking.baselines.morans_i`), `spatial_chaos` (`ionmorph.picking.baselines.spatial_chaos`, "
               "its score 1 - chaos: high = coherent), `zero_fraction` (share of measured pixels = 0), `cv` (sd / mean), "
               "`dynamic_range` (log10 p99 / p50 of the non-zero values), `top1_energy` (intensity share of the "

@@ -7,6 +7,7 @@ from ..lazy import exports_of, lazy_exports
 
 if TYPE_CHECKING:  # the exports: type checkers read these imports, exports_of reads them into _EXPORTS
     from .classification import classification_metrics, confusion_figure, confusion_matrix
+    from .image_stats import image_statistics
     from .metrics import MSCF1Result, mscf1
     from .realdata import find_folders, load_folder, score_folder
 

@@ -27,7 +27,7 @@ Simulated pool (:func:`simulate_pool`)
     that close, i.e. a noise or matrix peak).
 
 Image statistics (:func:`build_table`, :func:`describe_stats`, :func:`random_forest`)
-    :func:`ionmorph.picking.image_stats.image_statistics` per ion image over its measured pixels.
+    :func:`ionmorph.evaluation.image_stats.image_statistics` per ion image over its measured pixels.
     Per statistic the two-sample KS distance real vs simulated (pooled, and for each real dataset
     against the whole simulated pool), and a random forest (scikit-learn, ``min_samples_leaf=2``)
     real vs simulated on all statistics: out-of-fold ROC AUC of a 5-fold stratified CV (seeded),
@@ -247,7 +247,7 @@ def build_table(stacks: Sequence[Stack], progress: bool = False) -> Table:
     from tqdm.auto import tqdm
 
     from ..models.preprocessing import PreprocessConfig, preprocess
-    from ..picking.image_stats import STATISTICS, image_statistics
+    from .image_stats import STATISTICS, image_statistics
 
     stats = {k: [] for k in STATISTICS}
     xs, real, dataset, group, section, look, mz = [], [], [], [], [], [], []
@@ -307,7 +307,7 @@ def describe_stats(t: Table) -> dict[str, Any]:
     """Per statistic: KS real vs sim (pooled and per real dataset), and quantiles per pool/dataset/instrument/family."""
     from scipy.stats import ks_2samp
 
-    from ..picking.image_stats import STATISTICS
+    from .image_stats import STATISTICS
 
     datasets = list(dict.fromkeys(t.dataset[t.real]))
     fam = np.asarray([g.split("/")[0] if not r else "" for g, r in zip(t.group, t.real)])
@@ -345,7 +345,7 @@ def random_forest(t: Table, seed: int, n_trees: int, n_ablate: int = 3, n_jobs: 
     from sklearn.ensemble import RandomForestClassifier
     from sklearn.model_selection import StratifiedKFold
 
-    from ..picking.image_stats import STATISTICS
+    from .image_stats import STATISTICS
 
     X, y = t.matrix(STATISTICS), t.real.astype(int)
     w = balance_weights(t.real, t.group)

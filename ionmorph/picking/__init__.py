@@ -7,7 +7,6 @@ from ..lazy import exports_of, lazy_exports
 
 if TYPE_CHECKING:  # the exports: type checkers read these imports, exports_of reads them into _EXPORTS
     from .candidates import Candidates, candidate_mz, find_candidates
-    from .image_stats import image_statistics
     from .ion_groups import group_ions
     from .pick import PickResult, pick_peaks, select
     from .reduction import ReducedCube, reduce

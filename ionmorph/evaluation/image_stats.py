@@ -271,7 +271,7 @@ def image_statistics(images: np.ndarray, mask: np.ndarray | None = None, *, bloc
     :func:`ionmorph.picking.baselines.spatial_chaos` (its score ``1 - chaos``: high for coherent images).
     The stack is processed in blocks of ``block`` images to bound memory.
     """
-    from .baselines import morans_i, spatial_chaos
+    from ..picking.baselines import morans_i, spatial_chaos
 
     arr, m = _stack(images, mask)
     funcs = {

@@ -1,10 +1,10 @@
-"""Tests of ionmorph.picking.image_stats: known values on constant, checkerboard, disk and noise images."""
+"""Tests of ionmorph.evaluation.image_stats: known values on constant, checkerboard, disk and noise images."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from ionmorph.picking import image_stats as st
+from ionmorph.evaluation import image_stats as st
 from ionmorph.errors import InputError
 
 H, W = 48, 64
