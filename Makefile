@@ -16,7 +16,7 @@ $(VENV)/.installed: pyproject.toml
 install: $(VENV)/.installed
 
 demo: $(VENV)/.installed
-	$(PY) -m ionmorph.demo --out demo_out
+	$(PY) -m ionmorph.cli.demo --out demo_out
 
 test: $(VENV)/.installed
 	$(PY) -m pytest -q

@@ -20,7 +20,7 @@ Casts at load, so it computes in fp32). In a temporary folder this script
    data never enter the calibration.
 
 Verdict (:func:`verdict`): a variant may become the CPU default only if its probabilities stay within
-:data:`ionmorph.inference.PROB_TOLERANCE` of fp32 (the tolerance of the ONNX export check) on every
+:data:`ionmorph.models.inference.PROB_TOLERANCE` of fp32 (the tolerance of the ONNX export check) on every
 simulated and real image, or if the real-data and synthetic mSCF1 are unchanged within noise (not
 measured here: that needs ``benchmarks/mscf1.py`` and ``benchmarks/realdata.py`` runs with the
 variant), and only if it is faster. The script changes no default; it reports.
@@ -100,7 +100,7 @@ def build_variants(shipped: Path, work: Path, calib: np.ndarray) -> dict[str, di
     from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_dynamic, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
-    from ionmorph.onnx_model import INPUT_NAME
+    from ionmorph.models.onnx_model import INPUT_NAME
 
     out: dict[str, dict[str, Any]] = {}
     t = time.perf_counter()
@@ -138,7 +138,7 @@ def simulated_images(n_sections: int, per_section: int, seed: int, config, work:
                      progress: bool = False) -> tuple[np.ndarray, list[str]]:
     """Preprocessed ion images (n, 1, S, S) of simulated sections (module docstring) and their sections."""
     from ionmorph import candidate_mz, open_msi
-    from ionmorph.preprocessing import preprocess
+    from ionmorph.models.preprocessing import preprocess
     from ionmorph.synth import FAMILIES, INSTRUMENT_PRESETS, simulate_section
 
     combos = [(f, i) for f in FAMILIES for i in INSTRUMENT_PRESETS]
@@ -166,7 +166,7 @@ def simulated_images(n_sections: int, per_section: int, seed: int, config, work:
 def barley_images(path: Path, config) -> np.ndarray:
     """Every channel of the continuous barley imzML, preprocessed (n, 1, S, S)."""
     from ionmorph import open_msi
-    from ionmorph.preprocessing import preprocess
+    from ionmorph.models.preprocessing import preprocess
 
     data = open_msi(path)
     return preprocess(data.channel_images(), data.mask, config).astype(np.float32)
@@ -187,7 +187,7 @@ def agreement(p_ref: np.ndarray, p: np.ndarray, informative_idx: Sequence[int]) 
 
 def throughput(sessions: dict[str, Any], images: np.ndarray, batch: int, repeats: int) -> dict[str, float]:
     """Images/s per session: interleaved repeats of one batch, median time (one warm-up run each)."""
-    from ionmorph.onnx_model import INPUT_NAME
+    from ionmorph.models.onnx_model import INPUT_NAME
 
     x = np.ascontiguousarray(images[:batch], dtype=np.float32)
     if len(x) < batch:
@@ -225,9 +225,9 @@ def verdict(max_abs_diff: float, tolerance: float, speed_ratio: float,
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
     """The whole benchmark; the results dict."""
-    from ionmorph.inference import CPU_AUTO_BACKEND, PROB_TOLERANCE
-    from ionmorph.onnx_model import load_onnx, open_session, session_proba
-    from ionmorph.pick import DEFAULT_MODEL
+    from ionmorph.models.inference import CPU_AUTO_BACKEND, PROB_TOLERANCE
+    from ionmorph.models.onnx_model import load_onnx, open_session, session_proba
+    from ionmorph.picking.pick import DEFAULT_MODEL
 
     net = load_onnx(DEFAULT_MODEL, threads=args.threads)
     if net is None:
@@ -295,7 +295,7 @@ def to_markdown(res: dict[str, Any]) -> str:
                   "absolute images/s).", ""]
     lines += [f"**Verdict: {res['verdict']['summary']}.**", "",
               f"Rule (issue 10): adopt only if the probabilities stay within {res['tolerance']:g} of fp32 "
-              "(`ionmorph.inference.PROB_TOLERANCE`, the ONNX export check's tolerance) on every image, "
+              "(`ionmorph.models.inference.PROB_TOLERANCE`, the ONNX export check's tolerance) on every image, "
               "or if the real-data and synthetic mSCF1 are unchanged within noise (that arm was not run "
               "here), and only if faster.", "",
               "| graph | MiB | images/s | vs fp32 | verdict |", "|---|---|---|---|---|"]

@@ -68,7 +68,7 @@ def worker_onepass(path: str, mz: np.ndarray) -> dict:
     """Open + one-pass extraction; timings and peak RSS."""
     import tqdm.auto  # noqa: F401  (imported by ion_images; loaded first so its memory is not counted)
 
-    from ionmorph.msi import CHUNK_BYTES, open_msi
+    from ionmorph.io.msi import CHUNK_BYTES, open_msi
 
     t0 = time.perf_counter()
     data = open_msi(path)

@@ -7,7 +7,7 @@ section with its 207 MB XML). Methods, timed alternately in one process, median 
 - ``old``: what ``open_msi`` ran before: pyimzML's ``ImzMLParser(path, ibd_file=None)`` (an
   ElementTree ``iterparse``) plus the conversion of its lists to int64 arrays; the layout checks
   that followed are left out, so the old path is if anything timed too fast;
-- ``new``: the whole ``open_msi`` of today (the XML parse of :mod:`ionmorph.imzml_xml` with its
+- ``new``: the whole ``open_msi`` of today (the XML parse of :mod:`ionmorph.io.imzml_xml` with its
   fast path, the .ibd lookup and UUID check, every layout check, the number-format sample);
 - ``xml fast``: ``parse_imzml`` alone, as ``open_msi`` calls it: expat for the header, the first
   and the last spectrum, one regular-expression match for each spectrum in between;
@@ -69,19 +69,19 @@ def old_open(path: Path) -> int:
 
 
 def new_open(path: Path) -> int:
-    from ionmorph.msi import open_msi
+    from ionmorph.io.msi import open_msi
 
     return open_msi(path).n_pixels
 
 
 def xml_fast(path: Path) -> int:
-    from ionmorph.imzml_xml import parse_imzml
+    from ionmorph.io.imzml_xml import parse_imzml
 
     return len(parse_imzml(path).xyz)
 
 
 def xml_plain(path: Path) -> int:
-    from ionmorph.imzml_xml import parse_imzml
+    from ionmorph.io.imzml_xml import parse_imzml
 
     return len(parse_imzml(path, fast=False).xyz)
 
@@ -95,7 +95,7 @@ def expat_floor(path: Path) -> int:
 
 def big_attribute_s(folder: Path, mib: int = 32) -> float:
     """Seconds to parse a 2-spectrum file whose software name is ``mib`` MiB long."""
-    from ionmorph.imzml_xml import parse_imzml
+    from ionmorph.io.imzml_xml import parse_imzml
 
     path = write_section(folder / "attr.imzML", 2)
     path.write_text(path.read_text().replace('value="pyimzml exporter"', f'value="{"x" * (mib * 2**20)}"'))

@@ -8,7 +8,7 @@
    split into reading (open + candidate check), ion images, preprocessing, model loading and
    inference; the child's whole run (interpreter start and imports included) and its peak RSS
    are compared with the targets (:data:`TIME_TARGET_S`, :data:`RSS_TARGET_MIB`). That run uses
-   the default informative score (``ionmorph.pick.DEFAULT_SCORE``); when that is not
+   the default informative score (``ionmorph.picking.pick.DEFAULT_SCORE``); when that is not
    ``"classes"``, a second child times ``score="classes"`` (the full frame only) beside it.
    Mean-spectrum peak detection (the default candidate source) is timed separately.
    Peak RSS is the child's own VmHWM (Linux): its ``ru_maxrss`` is not, since Python starts the
@@ -22,7 +22,7 @@
    CPU threads, every backend in one process (interleaved repeats, median per batch), as images/s,
    ratio to eager fp32 and the largest class-probability difference from eager fp32 on the
    section's own preprocessed ion images. The fastest backend within
-   :data:`ionmorph.inference.PROB_TOLERANCE` is the one ``backend="auto"`` should use on CPU.
+   :data:`ionmorph.models.inference.PROB_TOLERANCE` is the one ``backend="auto"`` should use on CPU.
 
 Usage: ``python benchmarks/pick_peaks_speed.py [--quick] [--threads 2] [--out benchmarks/results]``.
 """
@@ -52,8 +52,8 @@ RSS_TARGET_MIB = 600.0
 def load_model():
     """(model, description, shipped): the shipped weights when available, else a random convnextv2_tiny at 64 px."""
     from ionmorph.errors import WeightsError
-    from ionmorph.model import IonMorphNet
-    from ionmorph.pick import DEFAULT_MODEL
+    from ionmorph.models.model import IonMorphNet
+    from ionmorph.picking.pick import DEFAULT_MODEL
 
     try:
         m = IonMorphNet.from_pretrained(DEFAULT_MODEL)
@@ -68,8 +68,8 @@ def load_model():
 
 def e2e_worker(path: str, candidates_file: str, model: str, score: str) -> dict:
     """The child's run: ``pick_peaks(k=100, score=score)`` with the default backend; timings, backend, peak RSS."""
-    from ionmorph.inference import get_classifier
-    from ionmorph.pick import pick_peaks
+    from ionmorph.models.inference import get_classifier
+    from ionmorph.picking.pick import pick_peaks
 
     res = pick_peaks(path, k=100, candidates=np.load(candidates_file), model=model, batch_size=64, progress=False,
                      score=score)
@@ -79,10 +79,10 @@ def e2e_worker(path: str, candidates_file: str, model: str, score: str) -> dict:
 
 def memory_worker(path: str, candidates_file: str, model: str) -> dict:
     """The steps of ``pick_peaks`` one by one: per step the RSS after it and the peak during it (MiB)."""
-    from ionmorph.candidates import candidate_mz
-    from ionmorph.inference import get_classifier
-    from ionmorph.msi import open_msi
-    from ionmorph.pick import pick_peaks  # noqa: F401  (its imports belong to the first step)
+    from ionmorph.picking.candidates import candidate_mz
+    from ionmorph.models.inference import get_classifier
+    from ionmorph.io.msi import open_msi
+    from ionmorph.picking.pick import pick_peaks  # noqa: F401  (its imports belong to the first step)
 
     stages = {}
 
@@ -122,7 +122,7 @@ def _child(mode: str, args: list[str], threads: int) -> tuple[dict, float]:
 def end_to_end(path: Path, candidates: np.ndarray, model: str, threads: int, tmp: Path) -> dict:
     """Run :func:`e2e_worker` (default score, then ``classes`` if that differs) and :func:`memory_worker` in
     fresh children; adds each e2e child's whole time."""
-    from ionmorph.pick import DEFAULT_SCORE
+    from ionmorph.picking.pick import DEFAULT_SCORE
 
     np.save(tmp / "candidates.npy", candidates)
     args = [str(path), str(tmp / "candidates.npy"), model]
@@ -138,7 +138,7 @@ def end_to_end(path: Path, candidates: np.ndarray, model: str, threads: int, tmp
 
 def throughput(model, images: np.ndarray, backends: list[str], batch: int, n_batches: int, repeats: int) -> dict:
     """Per backend: setup + first batch time, median s/batch, images/s, ratio to eager, max prob diff."""
-    from ionmorph.inference import Classifier
+    from ionmorph.models.inference import Classifier
 
     x = images[:batch * n_batches]
     classifiers, setup = {}, {}
@@ -168,10 +168,10 @@ def run(side: int, n_candidates: int, backends: list[str], n_batches: int, repea
         out_dir: Path, label: str) -> dict:
     import torch
 
-    from ionmorph.candidates import candidate_mz
-    from ionmorph.inference import CPU_AUTO_BACKEND, PROB_TOLERANCE
-    from ionmorph.msi import open_msi
-    from ionmorph.pick import DEFAULT_MODEL
+    from ionmorph.picking.candidates import candidate_mz
+    from ionmorph.models.inference import CPU_AUTO_BACKEND, PROB_TOLERANCE
+    from ionmorph.io.msi import open_msi
+    from ionmorph.picking.pick import DEFAULT_MODEL
 
     torch.set_num_threads(threads)
     model, model_desc, shipped = load_model()

@@ -3,7 +3,7 @@
 Data
     Every real-data folder under ``--root`` (default ``../shared/realdata`` beside the repository;
     a folder that is itself laid out this way is taken alone). One section per folder, found by
-    file name (:mod:`ionmorph.realdata`)::
+    file name (:mod:`ionmorph.evaluation.realdata`)::
 
         <root>/<dataset>/
             <name>.imzML + <name>.ibd      continuous imzML, a pre-binned peak list (every channel a candidate)
@@ -15,7 +15,7 @@ Data
             *_segments.npy (optional)       int (H, W): 0 = not measured / left out, 1..C = segments;
                                             a cube or imzML folder without one gets segments computed
                                             from its spectra with the barley recipe of the shared
-                                            README (ionmorph.realdata.segments_from_spectra; poplar)
+                                            README (ionmorph.evaluation.realdata.segments_from_spectra; poplar)
 
     A folder with labels or segments is *labelled*; one without is used only when it holds a cube
     or an ion-image file (unlabelled recordings: predicted class shares and a figure). Folders
@@ -25,7 +25,7 @@ Data
 What is measured, per folder
     ``ionmorph.pick_peaks`` on every channel of the axis (``candidates=`` the axis for an imzML;
     ``source=`` the (C, H, W) stack, ``mz=``, ``mask=`` for an npz), with ``--model`` (weights
-    name, folder or Hub id) / ``--revision`` and ``--score`` (any name of ``ionmorph.pick.SCORES``;
+    name, folder or Hub id) / ``--revision`` and ``--score`` (any name of ``ionmorph.picking.pick.SCORES``;
     default ``pick_peaks``' own): the code path users get. The header records the weights version
     and the score name.
 
@@ -35,12 +35,12 @@ What is measured, per folder
     - the top of IonMorphNet's ranking (with channel names, e.g. the plaque-brain species);
     - segments: mSCF1 (SPEC 6; the segments as the mask, only measured pixels with a segment > 0,
       so the classes are 1..C; every channel a candidate) at each budget ``--k`` for IonMorphNet
-      (``PickResult.score``) and every baseline of :mod:`ionmorph.baselines` (random: mean over
+      (``PickResult.score``) and every baseline of :mod:`ionmorph.picking.baselines` (random: mean over
       ``--random-seeds`` seeds; mean intensity; mean-spectrum SNR read at each channel; spatial
       chaos; Moran's I; S3PL with its defaults, seed 0; SPUTNIK's reference similarity (TIC) and
       complete-spatial-randomness filters; the minimum-connected-area filter), beside the best
       reachable value with k picks and the exact expectation of random picks
-      (:func:`ionmorph.realdata.random_expected`), in two selections: the protocol ranking (top-k
+      (:func:`ionmorph.evaluation.realdata.random_expected`), in two selections: the protocol ranking (top-k
       of every channel) and the ``pick_peaks(k=...)`` selection users get, where only the
       best-scoring member of each isotope/adduct group may be picked (baselines through the same
       groups). Baselines see the ion images IonMorphNet saw.
@@ -138,7 +138,7 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
     """Score every real-data folder under ``root``; write ``<prefix>.{json,md}`` and figures; return the results."""
     import torch
 
-    from ionmorph import realdata as rd
+    from ionmorph.evaluation import realdata as rd
     from ionmorph.errors import InputError
     from ionmorph.plotting import save_figure
 
@@ -198,13 +198,13 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
     return res
 
 
-#: Short names of the two selections (:data:`ionmorph.realdata.SELECTIONS`) in the report.
+#: Short names of the two selections (:data:`ionmorph.evaluation.realdata.SELECTIONS`) in the report.
 SELECTION_TITLES = {"mscf1": "protocol ranking", "mscf1_grouped": "pick_peaks(k) selection (ion groups)"}
 
 
 def _mscf1_table(title: str, t: dict[str, Any], n_channels: int) -> list[str]:
-    """Markdown lines of one mSCF1-by-k table (:func:`ionmorph.realdata.mscf1_by_k`)."""
-    from ionmorph.realdata import METHODS
+    """Markdown lines of one mSCF1-by-k table (:func:`ionmorph.evaluation.realdata.mscf1_by_k`)."""
+    from ionmorph.evaluation.realdata import METHODS
 
     ks = t["k"]
     grouped = "n_groups" in t
@@ -243,8 +243,8 @@ def _confusion_table(cm: list[list[int]]) -> list[str]:
 def to_markdown(res: dict[str, Any]) -> str:
     """The Markdown report of :func:`run`'s results."""
     from ionmorph.labels import CLASSES
-    from ionmorph.pick import DEFAULT_MODEL
-    from ionmorph.realdata import METHODS, SELECTIONS
+    from ionmorph.picking.pick import DEFAULT_MODEL
+    from ionmorph.evaluation.realdata import METHODS, SELECTIONS
 
     ds = res["datasets"]
     lines = [f"# Real-data benchmark ({res['prefix']})", "",
@@ -349,8 +349,8 @@ def to_markdown(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from ionmorph.errors import InputError
-    from ionmorph.pick import DEFAULT_MODEL, DEFAULT_SCORE, SCORES
-    from ionmorph.realdata import DEFAULT_KS, DEFAULT_RANDOM_SEEDS, pick_supports_score
+    from ionmorph.picking.pick import DEFAULT_MODEL, DEFAULT_SCORE, SCORES
+    from ionmorph.evaluation.realdata import DEFAULT_KS, DEFAULT_RANDOM_SEEDS, pick_supports_score
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--quick", action="store_true", help="5 random seeds, S3PL 1 epoch, 24 channels in unlabelled "
@@ -360,9 +360,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--model", default=DEFAULT_MODEL, metavar="PATH_OR_NAME",
                    help="IonMorphNet weights: a registered name, a weights folder or a Hub id (default %(default)s)")
     p.add_argument("--revision", help="weights revision tag (default: the registry's default)")
-    p.add_argument("--score", metavar="NAME", help="pick_peaks(score=NAME), any of ionmorph.pick.SCORES "
+    p.add_argument("--score", metavar="NAME", help="pick_peaks(score=NAME), any of ionmorph.picking.pick.SCORES "
                                                    f"({', '.join(SCORES)}); default pick_peaks' own ({DEFAULT_SCORE})")
-    p.add_argument("--backend", default="auto", help="inference backend (ionmorph.inference)")
+    p.add_argument("--backend", default="auto", help="inference backend (ionmorph.models.inference)")
     p.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS), help="mSCF1 budgets")
     p.add_argument("--random-seeds", type=int, help=f"seeds of the random baseline (default {DEFAULT_RANDOM_SEEDS}; "
                                                     "quick 5)")
@@ -376,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
     if a.score is not None and not pick_supports_score():
         raise InputError("--score: this ionmorph's pick_peaks has no score argument")
     if a.score is not None and a.score not in SCORES:
-        raise InputError(f"--score {a.score!r} is not one of ionmorph.pick.SCORES: {', '.join(SCORES)}")
+        raise InputError(f"--score {a.score!r} is not one of ionmorph.picking.pick.SCORES: {', '.join(SCORES)}")
     quick = a.quick
     prefix = a.out_prefix or ("realdata_quick" if quick else "realdata")
     if not prefix or "/" in prefix or os.sep in prefix:

@@ -263,9 +263,9 @@ def pick_worker(path: str, k: int, limit_bytes: int | None, model: str | None = 
     stages = _Stages()
     import tqdm.auto  # noqa: F401  (imported by the stages below; counted with the imports)
 
-    from ionmorph.candidates import candidate_mz
-    from ionmorph.msi import open_msi
-    from ionmorph.pick import DEFAULT_MODEL, pick_peaks
+    from ionmorph.picking.candidates import candidate_mz
+    from ionmorph.io.msi import open_msi
+    from ionmorph.picking.pick import DEFAULT_MODEL, pick_peaks
 
     stages.done("imports")
     data = open_msi(path)
@@ -284,7 +284,7 @@ def extract_worker(path: str, mz_file: str, limit_bytes: int | None) -> dict:
     _limit(limit_bytes)
     import tqdm.auto  # noqa: F401
 
-    from ionmorph.msi import open_msi
+    from ionmorph.io.msi import open_msi
 
     stages = _Stages()
     data = open_msi(path)

@@ -43,7 +43,7 @@ os.environ.setdefault("MPLBACKEND", "Agg")
 
 import numpy as np
 
-from ionmorph.pick import DEFAULT_MODEL
+from ionmorph.picking.pick import DEFAULT_MODEL
 from ionmorph.plotting import save_figure
 from tumor3d.ablation import knob_ablation, rendered_task
 from tumor3d.cohort import TASKS, build_cohort

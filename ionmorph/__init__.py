@@ -6,7 +6,7 @@ The data flow, one module per step::
     (msi)       (candidates)    (msi)         (preprocessing) (model)      (pick)         (reduction) (tumor3d)
 
 with the simulator (:mod:`ionmorph.synth`) beside it feeding training and benchmarks, and one
-weights module (:mod:`ionmorph.hub`) serving both model families. Names are imported lazily so
+weights module (:mod:`ionmorph.models.hub`) serving both model families. Names are imported lazily so
 that ``import ionmorph`` stays fast and does not load torch.
 """
 from __future__ import annotations
@@ -20,15 +20,15 @@ from .lazy import lazy_exports
 __version__ = "0.1.0"
 
 _EXPORTS = {
-    "open_msi": "ionmorph.msi",
-    "MSIData": "ionmorph.msi",
-    "candidate_mz": "ionmorph.candidates",
-    "preprocess": "ionmorph.preprocessing",
-    "IonMorphNet": "ionmorph.model",
-    "pick_peaks": "ionmorph.pick",
-    "PickResult": "ionmorph.pick",
-    "reduce": "ionmorph.reduction",
-    "mscf1": "ionmorph.metrics",
+    "open_msi": "ionmorph.io.msi",
+    "MSIData": "ionmorph.io.msi",
+    "candidate_mz": "ionmorph.picking.candidates",
+    "preprocess": "ionmorph.models.preprocessing",
+    "IonMorphNet": "ionmorph.models.model",
+    "pick_peaks": "ionmorph.picking.pick",
+    "PickResult": "ionmorph.picking.pick",
+    "reduce": "ionmorph.picking.reduction",
+    "mscf1": "ionmorph.evaluation.metrics",
     "CLASSES": "ionmorph.labels",
     "MSIFormatError": "ionmorph.errors",
     "WeightsError": "ionmorph.errors",

@@ -44,3 +44,24 @@ class InputError(IonMorphError, ValueError):
 
 class OutputError(IonMorphError, FileExistsError):
     """An output path is an input file, or an existing file that a writer may not replace without ``force``."""
+
+
+#: Folder of the ionmorph package: frames from files under it are skipped by :func:`warn_external`.
+_PACKAGE_DIR = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn_external(message: str, category: type[Warning] = UserWarning) -> None:
+    """Warn at the first stack frame outside ionmorph (and outside the import machinery).
+
+    A user sees the line of their own code that led to the warning, however deep inside the
+    package it was raised: no hard-coded ``stacklevel`` to keep in step with the call chain
+    (the idea of scikit-image's ``warn_external``; ``skip_file_prefixes`` needs Python 3.12).
+    """
+    import sys
+    import warnings
+
+    frame, level = sys._getframe(1), 2
+    while frame is not None and (frame.f_code.co_filename.startswith(_PACKAGE_DIR)
+                                 or frame.f_code.co_filename.startswith("<frozen importlib")):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

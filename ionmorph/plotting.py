@@ -1,7 +1,7 @@
 """Figures of ion images: one grid function shared by ``ionmorph images``, peak picking and the simulator.
 
 Display convention: each image is hotspot-clipped over its measured pixels (the METASPACE rule,
-with :func:`ionmorph.preprocessing.normalise_measured` and the scale set to the clip value, so 1 =
+with :func:`ionmorph.models.preprocessing.normalise_measured` and the scale set to the clip value, so 1 =
 the hotspot clip); measured pixels use ``cmap`` on [0, 1], unmeasured pixels are drawn in grey.
 With ``shared_scale`` the clip is taken over the pixels of all panels together, so colours compare
 across panels. Every grid has one colour bar and a note saying which of the two scalings it uses.
@@ -25,7 +25,7 @@ UNMEASURED_COLOUR = "#bdbdbd"
 def display_scale(images: np.ndarray, mask: np.ndarray | None = None, quantile: float = 1.0) -> np.ndarray:
     """Hotspot-clip each image and scale it to [0, 1] (1 = the ``quantile`` of its measured pixels after
     the clip; the default 1.0 is the clip value); float32 (n, H, W)."""
-    from .preprocessing import PreprocessConfig, normalise_measured
+    from .models.preprocessing import PreprocessConfig, normalise_measured
 
     stack = np.asarray(images, dtype=np.float32)
     mask = np.ones(stack.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)

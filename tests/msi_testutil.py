@@ -74,7 +74,7 @@ def patch_spectrum_param(imzml: Path, spectrum: int, name: str, value: str, whic
 
 def parse_difference(path: Path) -> str | None:
     """None when the fast and the plain XML parse of ``path`` agree: the same header, or the same error."""
-    from ionmorph.imzml_xml import parse_imzml
+    from ionmorph.io.imzml_xml import parse_imzml
 
     outcomes = []
     for fast in (True, False):

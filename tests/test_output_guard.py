@@ -12,10 +12,10 @@ import torch
 
 from ionmorph.cli import main as ionmorph_main
 from ionmorph.errors import OutputError
-from ionmorph.inference import clear_cache
-from ionmorph.model import IonMorphNet
-from ionmorph.pick import pick_peaks
-from ionmorph.preprocessing import PreprocessConfig
+from ionmorph.models.inference import clear_cache
+from ionmorph.models.model import IonMorphNet
+from ionmorph.picking.pick import pick_peaks
+from ionmorph.models.preprocessing import PreprocessConfig
 from msi_testutil import random_spectra, write_imzml
 
 
@@ -124,7 +124,7 @@ def test_convert_checkpoint_into_an_existing_folder(tmp_path, capsys):
     existing = tmp_path / "existing"
     existing.mkdir()
     (existing / "notes.md").write_text("mine")
-    from ionmorph.convert import convert_checkpoint
+    from ionmorph.models.convert import convert_checkpoint
 
     with pytest.raises(OutputError, match="existing: already exists"):
         convert_checkpoint(ckpt, None, existing)
@@ -161,7 +161,7 @@ def test_tumor3d_commands_refuse_before_working(setup, tmp_path, capsys):
 
 def test_reduced_cube_anndata_needs_overwrite(tmp_path):
     pytest.importorskip("anndata")
-    from ionmorph.reduction import ReducedCube
+    from ionmorph.picking.reduction import ReducedCube
 
     cube = ReducedCube(cube=np.ones((2, 3, 3), np.float32), mz=np.array([100.0, 200.0]), mask=np.ones((3, 3), bool),
                        scores=np.array([1.0, 0.5]), method="intensity")

@@ -9,7 +9,7 @@ import pytest
 
 from ionmorph.errors import InputError
 from ionmorph.labels import CLASSES, read_label_csv
-from ionmorph.msi import open_msi
+from ionmorph.io.msi import open_msi
 from ionmorph.synth import FAMILIES, INSTRUMENTS, build_corpus, make_panel, simulate_section
 from ionmorph.synth.ions import ISOTOPE_SPACING
 
@@ -233,7 +233,7 @@ def test_detection_probability_is_the_poisson_tail():
 
 def test_profile_peaks_have_their_maximum_at_the_ion(tmp_path):
     """No inflated points at the edges of a peak's dense axis window (wide grid gaps beside them)."""
-    from ionmorph.msi import open_msi
+    from ionmorph.io.msi import open_msi
 
     sec = simulate_section(7, family="kidney", instrument="desi", shape=(40, 40), n_ions=80)
     path = tmp_path / "s.imzML"

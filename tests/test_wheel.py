@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from hub_testutil import fill_hf_cache
-from ionmorph import hub
-from ionmorph.pick import DEFAULT_MODEL
+from ionmorph.models import hub as hub
+from ionmorph.picking.pick import DEFAULT_MODEL
 from msi_testutil import random_spectra, write_imzml
 
 REPO = Path(__file__).resolve().parents[1]
@@ -23,9 +23,9 @@ pytestmark = pytest.mark.slow          # about 20-40 s on two cores: wheel build
 _PICK = """
 import json, sys
 import ionmorph
-from ionmorph.pick import pick_peaks
+from ionmorph.picking.pick import pick_peaks
 res = pick_peaks(sys.argv[1], k=5, progress=False)
-from ionmorph.hub import resolve_weights
+from ionmorph.models.hub import resolve_weights
 found = resolve_weights("{name}")
 print(json.dumps({{"module": ionmorph.__file__, "n": int(res.picked.sum()), "source": found.source,
                   "folder": str(found.folder), "model": res.model}}))
@@ -49,7 +49,7 @@ def test_wheel_install_resolves_weights_from_the_hf_cache_offline(tmp_path):
           "-w", str(tmp_path / "dist"), str(src)])
     wheel = next((tmp_path / "dist").glob("ionmorph-*.whl"))
     names = zipfile.ZipFile(wheel).namelist()
-    assert "ionmorph/registry.json" in names and not any(n.endswith(".safetensors") for n in names)
+    assert "ionmorph/models/registry.json" in names and not any(n.endswith(".safetensors") for n in names)
     site = tmp_path / "site"
     _run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-index", "-q", "--target", str(site), str(wheel)])
 

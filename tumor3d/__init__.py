@@ -1,6 +1,6 @@
 """tumor3d: the second stage of ionmorph - tumour patch classification on a reduced MSI cube.
 
-``ionmorph.reduce`` (module ``ionmorph.reduction``) keeps the C most informative ion images (IonMorphNet scores); a compact 3D CNN
+``ionmorph.reduce`` (module ``ionmorph.picking.reduction``) keeps the C most informative ion images (IonMorphNet scores); a compact 3D CNN
 (:class:`Tumor3DNet`) classifies C x p x p patches as healthy / tumour; patches add up to a slide
 call (:mod:`tumor3d.slide`); integrated gradients name the m/z behind the call
 (:mod:`tumor3d.explain`). Cohorts: :mod:`tumor3d.cohort`; the training/scoring harness:

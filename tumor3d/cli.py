@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ionmorph.cli import run
-from ionmorph.pick import DEFAULT_MODEL
+from ionmorph.picking.pick import DEFAULT_MODEL
 
 from .cohort import TASKS, task_spec
 from .train import SELECTIONS, TrainConfig
@@ -39,7 +39,7 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.task is not None:
         task_spec(args.task)                  # an unknown task is a one-line error before the heavy imports
     from ionmorph.fileio import check_output
-    from ionmorph.hub import is_weights_folder
+    from ionmorph.models.hub import is_weights_folder
 
     from .model import Tumor3DNet
     from .train import MethodSpec, cross_validate, model_card, prepare_task, summarise, train_final

@@ -5,7 +5,7 @@ that was not selected is put down to one reason, in this order:
 
 - ``scored low``: its score ranks below the n-th candidate;
 - ``removed as duplicate``: it ranks among the top n but an already kept, near-identical image
-  (correlation above :data:`ionmorph.reduction.MAX_SIMILARITY`) displaced it;
+  (correlation above :data:`ionmorph.picking.reduction.MAX_SIMILARITY`) displaced it;
 - and independently, ``outranked by off-sample``: how many of the candidates ranked above it are
   labelled ``negative`` (off-sample) by IonMorphNet.
 """
@@ -33,7 +33,7 @@ def marker_share(data: Any, channels: np.ndarray) -> float:
 
 def why_missed(data: Any, selection: str, n_channels: int) -> dict[str, Any]:
     """Counts of the reasons (module docstring) for the markers a label-free selection left out."""
-    from ionmorph.baselines import rank
+    from ionmorph.picking.baselines import rank
 
     marker = is_marker(data.mz, data.markers, data.ppm)
     from .train import DIVERSE

@@ -7,7 +7,7 @@ spectra (a 1D CNN over all candidates) run through the same code. The head avera
 remaining pixels but keeps the remaining m/z positions apart (a spectrum is not shift-invariant). ``kind="2d"`` is the spatial-only
 ablation: the same blocks in 2D, the C ion images as input channels, no convolution along m/z.
 The config also carries what inference needs: the channels' m/z, the ion-image ppm and the class
-names. Weights load and save through :class:`ionmorph.hub.PretrainedMixin`.
+names. Weights load and save through :class:`ionmorph.models.hub.PretrainedMixin`.
 """
 from __future__ import annotations
 
@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ionmorph.errors import InputError
-from ionmorph.hub import PretrainedMixin
+from ionmorph.models.hub import PretrainedMixin
 
 KINDS = ("3d", "2d")
 

@@ -222,7 +222,7 @@ def read_channels(imzml: str | os.PathLike, mz: np.ndarray, ppm: float, progress
                   raw: bool = False) -> tuple[np.ndarray, ...]:
     """Normalised ion images (C, H, W) of ``mz`` in an imzML file (as in training), mask, raster origin
     (and, with ``raw``, the ion images before normalisation, last)."""
-    from ionmorph.msi import open_msi
+    from ionmorph.io.msi import open_msi
 
     msi = open_msi(Path(imzml))
     cube = msi.ion_images(np.asarray(mz, dtype=np.float64), ppm=ppm, progress=progress)

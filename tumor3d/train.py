@@ -33,17 +33,17 @@ from typing import Any, Callable
 
 import numpy as np
 
-from ionmorph.card_metadata import EvalSet, front_matter
+from ionmorph.models.card_metadata import EvalSet, front_matter
 from ionmorph.errors import InputError
 from ionmorph.labels import DEFAULT_INFORMATIVE
-from ionmorph.pick import DEFAULT_MODEL
-from ionmorph.reduction import TISSUE_INFORMATIVE, channel_scores, image_similarity, select_channels
+from ionmorph.picking.pick import DEFAULT_MODEL
+from ionmorph.picking.reduction import TISSUE_INFORMATIVE, channel_scores, image_similarity, select_channels
 
 from .baselines import PixelClassifier
 from .cohort import TASKS, Cohort, crop_to_raster, raster_origin
 from .patches import extract_patches, grouped_folds, normalise_cube, sample_centres
 
-#: Channel selections: name -> (ionmorph.reduction method, classes summed into an IonMorphNet score).
+#: Channel selections: name -> (ionmorph.picking.reduction method, classes summed into an IonMorphNet score).
 #: ``ionmorphnet`` scores with the peak-picking classes of SPEC 5; ``ionmorphnet-tissue`` leaves out
 #: the off-sample ``negative`` class (an ablation: it measured worse).
 SELECTION_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
@@ -89,7 +89,7 @@ class TaskData:
         """Candidate indices chosen by ``selection`` ("all", one of :data:`SELECTIONS`, :data:`DIVERSE`
         or :data:`SUPERVISED`, which ranks by the labels of the slides ``train_idx`` only);
         near-duplicate images (isotopes, adducts) are passed over
-        (:func:`ionmorph.reduction.select_channels`)."""
+        (:func:`ionmorph.picking.reduction.select_channels`)."""
         if selection == "all":
             return np.arange(len(self.mz))
         if selection == DIVERSE:
@@ -118,7 +118,7 @@ def diverse_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int,
 
     Each step keeps the candidate maximising ``score - weight * max |corr|`` with the channels kept
     so far, so that many images of one spatial pattern (e.g. every off-sample matrix ion) do not
-    fill the selection. Ascending m/z order, as :func:`ionmorph.reduction.select_channels`.
+    fill the selection. Ascending m/z order, as :func:`ionmorph.picking.reduction.select_channels`.
     """
     scores = np.asarray(scores, dtype=np.float64)
     n = min(int(n_channels), len(scores))
@@ -204,7 +204,7 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
                  seed: int = 0, progress: bool = False) -> TaskData:
     """Extract, cache and score the candidates of every slide of ``cohort``.
 
-    Candidates default to the union over slides of :func:`ionmorph.candidates.candidate_mz`,
+    Candidates default to the union over slides of :func:`ionmorph.picking.candidates.candidate_mz`,
     merged within the cohort's ppm. Channel scores are label-free and averaged over slides.
     """
     from tqdm.auto import tqdm
@@ -220,7 +220,7 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
         raw, tic, mask, origin = _cached_images(slide.imzml, mz, cohort.ppm, Path(cache_dir))
         ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
         if net:      # one IonMorphNet pass per slide serves every IonMorphNet-based rule
-            from ionmorph.pick import pick_peaks
+            from ionmorph.picking.pick import pick_peaks
 
             res = pick_peaks(raw, mz=mz, mask=mask, model=model, informative=DEFAULT_INFORMATIVE, progress=False)
             classes = tuple(res.classes)
@@ -240,14 +240,14 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
 def cohort_candidates(cohort: Cohort, min_share: float = 0.5, progress: bool = False) -> np.ndarray:
     """Candidate m/z shared by the cohort's slides (float64, ascending).
 
-    Every slide's :func:`ionmorph.candidates.candidate_mz` are pooled and merged within the
+    Every slide's :func:`ionmorph.picking.candidates.candidate_mz` are pooled and merged within the
     cohort's ppm; a merged m/z is kept when at least ``min_share`` of the slides have a candidate
     within ppm of it (real ions recur in every slide, noise peaks do not).
     """
     from tqdm.auto import tqdm
 
-    from ionmorph.candidates import candidate_mz, merge_within_ppm
-    from ionmorph.msi import open_msi
+    from ionmorph.picking.candidates import candidate_mz, merge_within_ppm
+    from ionmorph.io.msi import open_msi
 
     lists = [candidate_mz(open_msi(s.imzml)) for s in tqdm(cohort.slides, desc="candidates", disable=not progress)]
     pooled = np.sort(np.concatenate(lists))
@@ -261,7 +261,7 @@ def cohort_candidates(cohort: Cohort, min_share: float = 0.5, progress: bool = F
 def _cached_images(imzml: Path, mz: np.ndarray, ppm: float, cache_dir: Path) -> tuple[np.ndarray, ...]:
     """(ion images (L, H, W), TIC (H, W), mask (H, W), raster origin) of a slide, from or into the cache."""
     from ionmorph.fileio import atomic_path
-    from ionmorph.msi import open_msi
+    from ionmorph.io.msi import open_msi
 
     stat = imzml.stat()
     key = hashlib.sha256(f"{imzml.resolve()}|{stat.st_size}|{stat.st_mtime_ns}|{ppm}".encode()

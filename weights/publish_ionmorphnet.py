@@ -4,8 +4,8 @@ Reads ``<run>/model`` and ``<run>/metrics.json`` (written by ``ionmorph train``)
 channels of the real barley section (``../shared/realdata/barley``) for the model card's look at
 real data, writes the weights folder (fp16 safetensors, config.json, README.md model card, figures),
 exports the safetensors as ``model.onnx`` (fp32, dynamic batch; checked against eager fp32 on
-generic inputs and the barley channels, :func:`ionmorph.onnx_model.add_onnx`) and registers the
-revision tag with the sha256 of both files in the packaged registry ``ionmorph/registry.json``.
+generic inputs and the barley channels, :func:`ionmorph.models.onnx_model.add_onnx`) and registers the
+revision tag with the sha256 of both files in the packaged registry ``ionmorph/models/registry.json``.
 
 Usage::
 
@@ -48,7 +48,7 @@ def metric_rows(metrics: dict) -> dict[str, dict[str, float]]:
 
 def classify_barley(model_dir: Path, barley: Path, out: Path) -> Path:
     """Classify the 101 barley channels; write a CSV and a grid figure (ordered by m/z) into ``out``."""
-    from ionmorph.pick import pick_peaks
+    from ionmorph.picking.pick import pick_peaks
     from ionmorph.plotting import ion_image_grid, save_figure
 
     mz = np.load(barley / "barley101_cube.npz")["mz"]
@@ -65,9 +65,9 @@ def classify_barley(model_dir: Path, barley: Path, out: Path) -> Path:
 
 
 def onnx_check_images(model, barley: Path) -> np.ndarray:
-    """Inputs for the ONNX check: :func:`ionmorph.onnx_model.check_images` and the 101 barley channels."""
-    from ionmorph.msi import open_msi
-    from ionmorph.onnx_model import check_images
+    """Inputs for the ONNX check: :func:`ionmorph.models.onnx_model.check_images` and the 101 barley channels."""
+    from ionmorph.io.msi import open_msi
+    from ionmorph.models.onnx_model import check_images
 
     data = open_msi(barley / "barley101_peaks.imzML")
     real = model.prepare(data.ion_images(np.load(barley / "barley101_cube.npz")["mz"]), data.mask)
@@ -76,8 +76,8 @@ def onnx_check_images(model, barley: Path) -> np.ndarray:
 
 def publish_onnx(folder: Path, barley: Path) -> dict:
     """Export and check ``folder``'s model.onnx from its safetensors (as users load them); returns the config block."""
-    from ionmorph.model import IonMorphNet
-    from ionmorph.onnx_model import add_onnx
+    from ionmorph.models.model import IonMorphNet
+    from ionmorph.models.onnx_model import add_onnx
 
     block = add_onnx(folder, onnx_check_images(IonMorphNet.from_pretrained(folder), barley))
     print(f"model.onnx: max |p_onnx - p_eager| = {block['max_abs_prob_diff']:.1e} on {block['check_images']} images")
@@ -95,8 +95,8 @@ def init_description(run: Path) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Publish the run; see the module docstring."""
-    from ionmorph.hub import register_weights
-    from ionmorph.model import IonMorphNet, model_card
+    from ionmorph.models.hub import register_weights
+    from ionmorph.models.model import IonMorphNet, model_card
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("run", type=Path, nargs="?")

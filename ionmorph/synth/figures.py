@@ -1,7 +1,7 @@
 """Figures of simulated sections for judging realism by eye (``docs/synth/<family>.png``).
 
 Each figure shows the region map, the TIC image and, for every class, a few ion images read back
-from the written imzML with :meth:`ionmorph.msi.MSIData.ion_images` (so noise, detection and
+from the written imzML with :meth:`ionmorph.io.msi.MSIData.ion_images` (so noise, detection and
 the instrument's window are those a user would see). Regenerate with
 ``python -m ionmorph.synth.figures docs/synth``.
 """
@@ -33,7 +33,7 @@ def section_figure(sec: SimulatedSection, per_class: int = 3, mode: str | None =
     from matplotlib.figure import Figure
     from matplotlib.patches import Patch
 
-    from ..msi import open_msi
+    from ..io.msi import open_msi
     from ..plotting import UNMEASURED_COLOUR, display_scale
 
     rng = np.random.default_rng(seed)
@@ -90,7 +90,7 @@ def sparsity_figure(n_sections: int = 16, per_bin: int = 2, seed: int = 0):
     import matplotlib as mpl
     from matplotlib.figure import Figure
 
-    from ..msi import open_msi
+    from ..io.msi import open_msi
     from ..plotting import UNMEASURED_COLOUR, display_scale
     from .instruments import INSTRUMENTS
 

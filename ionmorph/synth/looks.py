@@ -33,7 +33,7 @@ import math
 import numpy as np
 from scipy import ndimage
 
-from ..preprocessing import PreprocessConfig, preprocess
+from ..models.preprocessing import PreprocessConfig, preprocess
 from .instruments import Instrument
 from .ions import IonPanel
 
@@ -122,7 +122,7 @@ def clarity(expected: np.ndarray, mask: np.ndarray, threshold: float, gain_cv: f
             seen: np.ndarray | None = None) -> float:
     """How clearly one noisy draw of an image shows its noise-free pattern at the model's view (0-1).
 
-    The draw and the noise-free expected counts both go through :func:`ionmorph.preprocessing.preprocess`
+    The draw and the noise-free expected counts both go through :func:`ionmorph.models.preprocessing.preprocess`
     (hotspot clip, scaling, resize to the view's side); the result is the Pearson r of the two views
     over the ``seen`` pixels (0 when either is flat). At the pixel scale, shot-to-shot yield and
     Poisson noise of single pixels cap r of a clearly confined sparse image near 0.75; at the view

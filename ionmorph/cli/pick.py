@@ -1,0 +1,134 @@
+"""``ionmorph pick`` (picked peaks) and ``ionmorph classify`` (every candidate with its probabilities)."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..labels import CLASSES, DEFAULT_INFORMATIVE
+from ..picking.pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES
+
+
+def informative_classes(args: argparse.Namespace) -> tuple[str, ...]:
+    """The classes summed into the score: ``--informative`` (default structured, localized, negative),
+    without ``negative`` when ``--exclude-off-sample`` is given."""
+    chosen = tuple(args.informative or DEFAULT_INFORMATIVE)
+    return tuple(c for c in chosen if c != "negative") if args.exclude_off_sample else chosen
+
+
+def pick_options(args: argparse.Namespace) -> dict:
+    """The :func:`ionmorph.picking.pick.pick_peaks` keyword arguments (all but ``progress``) of the command line."""
+    from ..picking.candidates import read_candidate_table
+
+    candidates = read_candidate_table(args.candidates) if args.candidates else None
+    return dict(k=getattr(args, "k", None), threshold=getattr(args, "threshold", None),
+                informative=informative_classes(args), candidates=candidates, ppm=args.ppm,
+                model=args.model, revision=args.revision, batch_size=args.batch_size, device=args.device,
+                backend=args.backend, score=args.score, group_isotopes=not args.keep_isotopes)
+
+
+def _run(args: argparse.Namespace, picked_only: bool) -> int:
+    from .batch import is_batch, run_cli
+    from ..models.inference import check_device, resolve_backend
+
+    resolve_backend(args.backend, check_device(args.device))  # one-line errors before any reading
+
+    if is_batch(args.file):
+        return run_cli(args, picked_only, pick_options(args))
+    args.file = args.file[0]
+    from ..fileio import check_output
+    from ..picking.pick import is_pick_table, pick_peaks
+    from ..plotting import is_ionmorph_figure, save_figure
+
+    inputs = [args.file, args.candidates]
+    check_output(args.output, inputs, force=args.force, owned=is_pick_table)
+    if args.figure:
+        check_output(args.figure, inputs + [args.output], force=args.force, owned=is_ionmorph_figure)
+    for extra in (args.images, args.imzml, args.imzml and args.imzml.with_suffix(".ibd")):
+        if extra:
+            check_output(extra, inputs + [args.output], force=args.force)
+    res = pick_peaks(args.file, progress=not args.quiet, **pick_options(args))
+    res.to_csv(args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force)
+    which = "picked" if picked_only else "all"
+    if args.figure:
+        save_figure(res.plot(n=args.n_figure, which=which, shared_scale=args.shared_scale, cmap=args.cmap),
+                    args.figure, inputs=inputs, overwrite=args.force)
+    if args.images:
+        res.save_images(args.images, picked_only=picked_only, overwrite=args.force)
+    if args.imzml:
+        res.to_imzml(args.imzml, picked_only=picked_only, overwrite=args.force)
+    if not args.quiet:
+        counts = ", ".join(f"{c} {int((res.label == c).sum())}" for c in res.classes)
+        print(f"{len(res)} candidates ({res.candidate_kind}) classified ({counts}); {int(res.picked.sum())} picked "
+              f"with ion windows of +/- {res.ppm:g} ppm ({res.ppm_source}) in {res.timings['total']:.1f} s "
+              f"-> {args.output}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("file", type=Path, nargs="+",
+                   help="the .imzML file (with its .ibd beside it); or several files, folders or glob patterns, "
+                        "then -o is a folder that gets one CSV per slide and summary.csv")
+    p.add_argument("-o", "--output", type=Path, required=True,
+                   help="CSV to write: m/z (6 decimals), class probabilities, score, label, picked, rank, "
+                        "group, isotope_of and your --candidates columns")
+    p.add_argument("--sort", default="mz", choices=CSV_SORTS,
+                   help="row order of the CSV: ascending m/z (default) or rank (best score first)")
+    p.add_argument("--figure", type=Path, help="also write an ion-image grid (.png, .pdf, .svg)")
+    p.add_argument("--n-figure", type=int, default=24, help="panels in the figure (default 24)")
+    p.add_argument("--shared-scale", action="store_true",
+                   help="one intensity scale for all panels of the figure (default: each panel its own)")
+    p.add_argument("--cmap", default="viridis", help="matplotlib colour map of the figure (default viridis)")
+    p.add_argument("--images", type=Path, metavar="FILE",
+                   help="also write the ion images, best score first, as a .npy stack or a multi-page .tif")
+    p.add_argument("--imzml", type=Path, metavar="FILE",
+                   help="also write a reduced .imzML (+ .ibd) holding only these peaks, for METASPACE, Cardinal, "
+                        "SCiLS or pyimzML")
+    p.add_argument("--model", default=DEFAULT_MODEL, help=f"weights name, folder or Hub id (default {DEFAULT_MODEL})")
+    p.add_argument("--revision", help="weights revision tag (default: the registry's default)")
+    p.add_argument("--ppm", type=float,
+                   help="ion-image half-width in ppm (default: estimated from the peak widths of the mean "
+                        "spectrum for profile data, else 10; typical 3-10 for Orbitrap/FT-ICR, 20-100 for TOF)")
+    p.add_argument("--candidates", type=Path,
+                   help="your m/z list instead of the detected peaks: one m/z per line, or a table (, ; or tab "
+                        "separated) with an 'mz' or 'm/z' column; other columns (formula, adduct, name) are "
+                        "copied to the output")
+    p.add_argument("--informative", nargs="+", choices=CLASSES, metavar="CLASS",
+                   help="classes whose probabilities add up to the score (default: structured localized "
+                        "negative; negative = ions brighter off the sample, such as matrix; choices: "
+                        + ", ".join(CLASSES) + ")")
+    p.add_argument("--exclude-off-sample", action="store_true",
+                   help="leave the off-sample class (negative) out of the score, so matrix and background "
+                        "ions rank low")
+    p.add_argument("--keep-isotopes", action="store_true",
+                   help="let isotopes and adducts of one ion be picked separately (default: one pick per ion)")
+    p.add_argument("--score", default=DEFAULT_SCORE, choices=SCORES,
+                   help="informative score: the class sum averaged over the whole image and four corner crops "
+                        f"(views) or of the whole image alone (classes; five times faster); default {DEFAULT_SCORE}")
+    p.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
+    p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
+    p.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "bf16", "onnx"),
+                   help="inference backend (default auto: the fastest accurate one)")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
+    p.add_argument("--force", action="store_true",
+                   help="replace an existing output file that ionmorph did not write (never an input file)")
+    p.add_argument("--workers", type=int,
+                   help="several slides: local processes running them (default: one per core, at most one per slide)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="several slides: run them on this Dask scheduler (e.g. tcp://host:8786; needs "
+                        "ionmorph[dask], and the slides and weights at the same paths on the workers)")
+
+
+def add_cli(subparsers: argparse._SubParsersAction) -> None:
+    """Add ``pick`` and ``classify``."""
+    p = subparsers.add_parser("pick", help="pick the informative peaks of an imzML file with IonMorphNet",
+                              description="Rank candidate m/z by IonMorphNet's informative score and write the "
+                                          f"picked ones. Without -k or --threshold: score >= {DEFAULT_THRESHOLD}.")
+    _common(p)
+    p.add_argument("-k", type=int, help="number of peaks to pick")
+    p.add_argument("--threshold", type=float, help="minimum informative score (0-1) of a picked peak")
+    p.set_defaults(func=lambda a: _run(a, picked_only=True))
+    c = subparsers.add_parser("classify", help="classify every candidate ion image of an imzML file",
+                              description="Write every candidate m/z with its six class probabilities, score, "
+                                          f"label and rank (picked = score >= {DEFAULT_THRESHOLD}).")
+    _common(c)
+    c.set_defaults(func=lambda a: _run(a, picked_only=False))

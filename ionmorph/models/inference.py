@@ -1,0 +1,333 @@
+"""Batched IonMorphNet inference on preprocessed image stacks, with selectable backends.
+
+Backends:
+
+- ``"eager"``: PyTorch fp32 (the reference);
+- ``"compile"``: ``torch.compile(dynamic=False)`` on a fixed batch shape (the last batch is padded);
+- ``"bf16"``: bfloat16 autocast;
+- ``"onnx"``: onnxruntime on an ONNX graph (CPU only). For weights given by name or folder whose
+  folder ships a current ``model.onnx`` (:mod:`ionmorph.models.onnx_model`), that graph runs without
+  torch or timm being imported (:class:`OnnxClassifier`); otherwise the shipped graph of the folder
+  the model was loaded from runs, or the model is exported once per weights (dynamic batch axis) and
+  cached under :func:`ionmorph.fileio.user_cache_dir` ``/onnx`` (at most :data:`MAX_ONNX_EXPORTS` files);
+- ``"auto"``: :data:`CPU_AUTO_BACKEND` on CPU (the fastest backend whose probabilities stay within
+  :data:`PROB_TOLERANCE` of eager fp32, measured by ``benchmarks/pick_peaks_speed.py`` at the
+  shipped input size; see ``benchmarks/results/pick_peaks_speed.md``), eager fp32 on a GPU. When
+  onnxruntime is not installed, or the export of an unusual architecture fails, "auto" falls back
+  to eager fp32 (``"compile"`` is not a fallback: its warm-up of about half a minute outweighs its
+  gain for a few thousand images).
+
+Devices are named by strings ("cpu", "cuda:1") or torch devices. With ``device=None`` torch is
+asked for a GPU only where a GPU driver is visible (:func:`device_name`), so CPU inference on a
+shipped graph never imports torch.
+
+A :class:`Classifier` owns one input buffer of ``batch_size`` images that every batch is copied
+into, so a long run allocates no new input tensors. :func:`get_classifier` caches classifiers per
+process, keyed by model (name or object), revision, device, backend and batch size.
+"""
+from __future__ import annotations
+
+import functools
+import hashlib
+import os
+import sys
+from typing import Any, Callable
+
+import numpy as np
+
+from ..errors import InputError, warn_external
+from ..fileio import user_cache_dir
+from .model_config import PROB_TOLERANCE  # noqa: F401  (re-exported: the tolerance "auto" uses)
+
+BACKENDS: tuple[str, ...] = ("eager", "compile", "bf16", "onnx")
+#: The CPU default of backend="auto" (measured: benchmarks/results/pick_peaks_speed.md).
+CPU_AUTO_BACKEND = "onnx"
+#: ONNX exports kept in the user cache (one per weights; the least recently used go first).
+MAX_ONNX_EXPORTS = 4
+#: Backends that need one fixed input shape (the last batch is zero-padded).
+_FIXED_SHAPE = frozenset({"compile", "onnx"})
+
+
+#: Device files of GPU drivers (NVIDIA, AMD ROCm, WSL); without any of them torch sees no GPU on Linux.
+_GPU_DEVICE_FILES = ("/dev/nvidiactl", "/proc/driver/nvidia", "/dev/kfd", "/dev/dxg")
+
+
+def _may_have_gpu() -> bool:
+    """False where no GPU can be present (Linux without GPU driver files), so torch need not be asked."""
+    return sys.platform != "linux" or any(os.path.exists(p) for p in _GPU_DEVICE_FILES)
+
+
+def device_name(device: Any = None) -> str:
+    """``device`` as a string; None means ``"cuda"`` when torch sees a GPU, else ``"cpu"``.
+
+    torch is imported only where a GPU driver is visible (:func:`_may_have_gpu`).
+    """
+    if device is not None:
+        return str(device)
+    if _may_have_gpu():
+        import torch
+
+        if torch.cuda.is_available():
+            return "cuda"
+    return "cpu"
+
+
+def _device_type(device: Any) -> str:
+    """"cpu", "cuda", ... of a device string or torch.device."""
+    return getattr(device, "type", None) or str(device).split(":")[0]
+
+
+def default_device(device: Any = None):
+    """``device`` as a torch.device; None means the first GPU when present, else the CPU."""
+    import torch
+
+    return torch.device(device_name(device))
+
+
+def _have_onnxruntime() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("onnxruntime") is not None
+
+
+_DEVICE_TYPES = ("cpu", "cuda", "mps", "xpu", "meta")
+
+
+def check_device(device: Any = None) -> str:
+    """:func:`device_name` of ``device``, refused in one line when this machine cannot run on it.
+
+    Raises
+    ------
+    InputError
+        An unknown device type, or a GPU device on a machine (or torch build) without one.
+    """
+    name = device_name(device)
+    kind, _, index = name.partition(":")
+    if kind not in _DEVICE_TYPES or (index and not index.isdigit()):
+        raise InputError(f"unknown device {name!r}; use cpu, cuda or cuda:N (or leave --device out)")
+    if kind in ("cpu", "meta"):
+        return name
+    if kind == "cuda" and not _may_have_gpu():
+        raise InputError(f"device {name!r}: this machine has no GPU driver; use --device cpu (or leave it out)")
+    import torch
+
+    backend = getattr(torch, kind, None) if kind != "mps" else getattr(torch.backends, "mps", None)
+    if backend is None or not backend.is_available():
+        raise InputError(f"device {name!r} is not available to torch {torch.__version__} here; use --device cpu "
+                         "(for NVIDIA GPUs install a CUDA build of torch)")
+    if kind == "cuda" and index and int(index) >= torch.cuda.device_count():
+        raise InputError(f"device {name!r}: torch sees {torch.cuda.device_count()} GPU(s), numbered from 0")
+    return name
+
+
+def _check_batch_size(batch_size: Any) -> None:
+    if not (isinstance(batch_size, int) and batch_size >= 1):
+        raise InputError(f"batch_size must be a positive integer, got {batch_size!r}")
+
+
+def resolve_backend(backend: str, device: Any) -> str:
+    """The concrete backend for ``backend`` (``"auto"`` or one of :data:`BACKENDS`) on ``device``."""
+    on_cpu = _device_type(device) == "cpu"
+    if backend == "auto":
+        if not on_cpu or (CPU_AUTO_BACKEND == "onnx" and not _have_onnxruntime()):
+            return "eager"
+        return CPU_AUTO_BACKEND
+    if backend not in BACKENDS:
+        raise InputError(f"unknown inference backend {backend!r}; choose 'auto' or one of {', '.join(BACKENDS)}")
+    if backend == "onnx" and not on_cpu:
+        raise InputError(f"the onnx backend runs on the CPU only, not on {device}")
+    if backend == "onnx" and not _have_onnxruntime():
+        raise InputError("the onnx backend needs onnxruntime: pip install onnxruntime (or use --backend auto)")
+    return backend
+
+
+def weights_fingerprint(model) -> str:
+    """sha256 over the model's config and stored tensors (names, dtypes, shapes, bytes)."""
+    import json
+
+    import torch
+
+    h = hashlib.sha256(json.dumps(model.hub_config(), sort_keys=True).encode())
+    for key, t in model._weights_module().state_dict().items():
+        t = t.detach().cpu().contiguous()
+        h.update(f"{key}:{t.dtype}:{tuple(t.shape)}".encode())
+        h.update(t.reshape(-1).view(torch.uint8).numpy().tobytes())
+    return h.hexdigest()
+
+
+def _eager(model, buf) -> Callable:
+    return model
+
+
+def _bf16(model, buf) -> Callable:
+    import torch
+
+    def run(x):
+        with torch.autocast(buf.device.type, dtype=torch.bfloat16):
+            return model(x)
+    return run
+
+
+def _compile(model, buf) -> Callable:
+    import torch
+
+    return torch.compile(model, dynamic=False)
+
+
+def onnx_graph_session(model, threads: int):
+    """An onnxruntime session for ``model``: its folder's shipped model.onnx, else one cached export.
+
+    A model loaded from a folder whose ``model.onnx`` is current (:func:`ionmorph.models.onnx_model.load_onnx`)
+    runs that graph. Any other model is exported once per weights (dynamic batch axis, so every
+    batch size shares it) to :func:`ionmorph.fileio.user_cache_dir` ``/onnx``, which keeps the
+    :data:`MAX_ONNX_EXPORTS` most recently used exports.
+    """
+    from .onnx_model import export_onnx, load_onnx, open_session
+
+    source = getattr(model, "weights_source", None)
+    shipped = load_onnx(source.folder, threads=threads) if source is not None else None
+    if shipped is not None:
+        return shipped.session
+    path = user_cache_dir("onnx", f"{weights_fingerprint(model)[:24]}.onnx")
+    if path.is_file():
+        os.utime(path)
+    else:
+        export_onnx(model, path)
+        for old in sorted(path.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime)[:-MAX_ONNX_EXPORTS]:
+            old.unlink(missing_ok=True)
+    return open_session(path, threads)
+
+
+def _onnx(model, buf) -> Callable:
+    import torch
+
+    session = onnx_graph_session(model, torch.get_num_threads())
+    name = session.get_inputs()[0].name
+    x_np = buf.numpy()   # shares memory with the buffer: no copy per batch
+
+    def run(x):
+        return torch.from_numpy(session.run(None, {name: x_np})[0])
+    return run
+
+
+_BUILDERS: dict[str, Callable] = {"eager": _eager, "compile": _compile, "bf16": _bf16, "onnx": _onnx}
+
+
+class Classifier:
+    """An IonMorphNet bound to a device, a backend and a reusable input buffer.
+
+    Parameters
+    ----------
+    model : IonMorphNet
+        The model (put in eval mode and moved to ``device``).
+    backend : str
+        ``"auto"`` or one of :data:`BACKENDS`.
+    device : str or torch.device, optional
+        Default: a GPU when present, else the CPU.
+    batch_size : int
+        Images per forward pass (and size of the input buffer).
+    """
+
+    def __init__(self, model, backend: str = "auto", device: Any = None, batch_size: int = 64) -> None:
+        import torch
+
+        _check_batch_size(batch_size)
+        self.device = default_device(device)
+        self.backend = resolve_backend(backend, self.device)
+        self.model = model.eval().to(self.device)
+        self.batch_size = batch_size
+        s = model.input_size
+        self._buf = torch.zeros((batch_size, 1, s, s), dtype=torch.float32, device=self.device)
+        try:
+            self._run = _BUILDERS[self.backend](self.model, self._buf)
+        except Exception as exc:  # noqa: BLE001 - any export/session failure; only "auto" recovers
+            if backend != "auto":
+                raise
+            warn_external(f"{self.backend} backend unavailable ({type(exc).__name__}: {exc}); using eager fp32")
+            self.backend, self._run = "eager", _eager(self.model, self._buf)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the output columns."""
+        return self.model.classes
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities, float32 (n, classes), of preprocessed images (n, 1, S, S)."""
+        import torch
+
+        self.model.check_input(images)
+        out = np.empty((len(images), len(self.classes)), dtype=np.float32)
+        fixed = self.backend in _FIXED_SHAPE
+        with torch.inference_mode():
+            for start in range(0, len(images), self.batch_size):
+                chunk = np.asarray(images[start:start + self.batch_size], dtype=np.float32)
+                k = len(chunk)
+                self._buf[:k].copy_(torch.from_numpy(chunk))
+                if fixed and k < self.batch_size:
+                    self._buf[k:].zero_()
+                logits = self._run(self._buf if fixed else self._buf[:k])[:k]
+                out[start:start + k] = torch.softmax(logits.float(), dim=1).cpu().numpy()
+        return out
+
+
+class OnnxClassifier:
+    """A weights folder's shipped ``model.onnx`` on the CPU: :class:`Classifier`'s interface without torch.
+
+    Parameters
+    ----------
+    model : OnnxIonMorphNet
+        The graph (:func:`ionmorph.models.onnx_model.load_onnx`).
+    batch_size : int
+        Images per forward pass.
+    """
+
+    backend = "onnx"
+    device = "cpu"
+
+    def __init__(self, model, batch_size: int = 64) -> None:
+        _check_batch_size(batch_size)
+        self.model = model
+        self.batch_size = batch_size
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        """Class names of the output columns."""
+        return self.model.classes
+
+    def predict_proba(self, images: np.ndarray) -> np.ndarray:
+        """Class probabilities, float32 (n, classes), of preprocessed images (n, 1, S, S)."""
+        return self.model.predict_proba(images, self.batch_size)
+
+
+@functools.lru_cache(maxsize=8)
+def _cached(model: Any, revision: str | None, device: str, backend: str,
+            batch_size: int) -> Classifier | OnnxClassifier:
+    if isinstance(model, str):
+        if backend == "onnx":
+            from .onnx_model import load_onnx
+
+            shipped = load_onnx(model, revision)
+            if shipped is not None:
+                return OnnxClassifier(shipped, batch_size)
+        from .model import IonMorphNet
+
+        model = IonMorphNet.from_pretrained(model, revision=revision)
+    return Classifier(model, backend, device, batch_size)
+
+
+def get_classifier(model: Any = "ionmorphnet-convnextv2-tiny", revision: str | None = None, device: Any = None,
+                   backend: str = "auto", batch_size: int = 64) -> Classifier | OnnxClassifier:
+    """A cached classifier for a weights name/path (loaded once per process) or an IonMorphNet.
+
+    A name or path on the CPU with the onnx backend runs the folder's shipped ``model.onnx`` when
+    it has a current one (:class:`OnnxClassifier`, no torch); everything else gets a
+    :class:`Classifier`.
+    """
+    dev = check_device(device)
+    key = str(model) if isinstance(model, (str, os.PathLike)) else model
+    return _cached(key, revision, dev, resolve_backend(backend, dev), int(batch_size))
+
+
+def clear_cache() -> None:
+    """Forget the cached classifiers (and the models they hold)."""
+    _cached.cache_clear()

@@ -1,0 +1,24 @@
+"""The realism benchmark's report on small fake pools (the pieces are tested in tests/evaluation/test_realism.py)."""
+from __future__ import annotations
+
+import pytest
+
+from bench_testutil import load_benchmark
+from ionmorph.evaluation.realism import build_table, describe_stats, discriminator
+from realism_testutil import fake_stacks
+
+
+@pytest.fixture(scope="module")
+def bench():
+    return load_benchmark("realism")
+
+
+def test_report_pieces_on_fake_pools(bench, tmp_path):
+    t = build_table(fake_stacks())
+    stats = describe_stats(t)
+    cnn = discriminator(t, epochs=1, seed=0)
+    assert bench.differences(stats)[0].startswith("`")
+    bench.side_by_side(t, tmp_path / "a.png", seed=0, n=4)
+    bench.discriminator_figure(t, cnn["oof_p_real"], cnn["fold_percentile"], tmp_path / "b.png", n=3)
+    bench.stats_figure(t, stats, tmp_path / "c.png")
+    assert all((tmp_path / f).stat().st_size > 0 for f in ("a.png", "b.png", "c.png"))

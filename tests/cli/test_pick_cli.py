@@ -1,0 +1,111 @@
+"""``ionmorph pick`` and ``ionmorph classify`` on a small processed file with a tiny model."""
+from __future__ import annotations
+
+import csv
+
+import numpy as np
+import pytest
+import torch
+
+from ionmorph.cli import run
+from ionmorph.models.inference import clear_cache
+from ionmorph.models.model import IonMorphNet
+from ionmorph.picking.candidates import read_candidate_table
+from ionmorph.models.preprocessing import PreprocessConfig
+from msi_testutil import random_spectra, write_imzml
+
+
+def main(argv: list[str]) -> int:
+    return run(argv, ("ionmorph.cli.pick",), "ionmorph")
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory):
+    d = tmp_path_factory.mktemp("cli")
+    torch.manual_seed(2)
+    weights = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)).save_pretrained(d / "tiny")
+    coords = [(x, y) for y in range(1, 7) for x in range(1, 8)]
+    common, spectra = random_spectra(len(coords), seed=5, n_peaks=20)
+    path = write_imzml(d / "sec.imzML", spectra, coords)
+    return d, weights, path, common
+
+
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("IONMORPH_CACHE", str(tmp_path / "cache"))
+    yield
+    clear_cache()
+
+
+def test_pick_writes_picked_rows_and_figure(setup, tmp_path, capsys):
+    d, weights, path, common = setup
+    (tmp_path / "mz.txt").write_text("# candidates\n" + "\n".join(map(repr, common.tolist())) + "\n")
+    rc = main(["pick", str(path), "-k", "5", "-o", str(tmp_path / "peaks.csv"), "--figure", str(tmp_path / "g.png"),
+               "--model", str(weights), "--candidates", str(tmp_path / "mz.txt"), "--backend", "eager", "-q"])
+    assert rc == 0 and capsys.readouterr().out == ""
+    rows = list(csv.DictReader((tmp_path / "peaks.csv").open()))
+    assert len(rows) == 5 and all(r["picked"] == "true" for r in rows)
+    assert sorted(int(r["rank"]) for r in rows) == [1, 2, 3, 4, 5]
+    assert (tmp_path / "g.png").read_bytes()[:4] == b"\x89PNG"
+
+
+def test_classify_writes_every_candidate(setup, tmp_path, capsys):
+    d, weights, path, common = setup
+    (tmp_path / "labels.csv").write_text("filename,mz,label\n" + "".join(f"sec.imzML,{m},structured\n"
+                                                                       for m in common[:7]))
+    rc = main(["classify", str(path), "-o", str(tmp_path / "all.csv"), "--model", str(weights),
+               "--candidates", str(tmp_path / "labels.csv")])
+    assert rc == 0
+    assert "7 candidates (user list) classified" in capsys.readouterr().out
+    rows = list(csv.DictReader((tmp_path / "all.csv").open()))
+    np.testing.assert_allclose(sorted(float(r["mz"]) for r in rows), np.sort(common[:7]))
+    np.testing.assert_allclose([sum(float(r[f"p_{c}"]) for c in ("structured", "weak_structured", "localized",
+                                                                 "fragmented", "unstructured", "negative"))
+                                for r in rows], 1.0, atol=1e-5)
+
+
+def test_errors_are_one_clear_line(setup, tmp_path, capsys):
+    d, weights, path, _ = setup
+    assert main(["pick", str(d / "missing.imzML"), "-o", str(tmp_path / "x.csv"), "--model", str(weights)]) == 2
+    assert "missing.imzML: file not found" in capsys.readouterr().err
+    assert main(["pick", str(path), "-o", str(tmp_path / "x.csv"), "--model", str(tmp_path / "nowhere")]) == 2
+    assert "not found" in capsys.readouterr().err
+    (tmp_path / "bad.txt").write_text("100.5\nabc\n")
+    assert main(["pick", str(path), "-o", str(tmp_path / "x.csv"), "--model", str(weights),
+                 "--candidates", str(tmp_path / "bad.txt")]) == 2
+    assert "bad.txt: not a list of m/z values" in capsys.readouterr().err
+    assert not (tmp_path / "x.csv").exists()
+
+
+def test_read_candidate_table_formats(tmp_path):
+    (tmp_path / "a.txt").write_text("300.1\n\n200.2\n")
+    (tmp_path / "b.csv").write_text("id,mz\nx,150.5\ny,151.5\n")
+    assert read_candidate_table(tmp_path / "a.txt")["mz"].tolist() == [300.1, 200.2]
+    assert read_candidate_table(tmp_path / "b.csv")["mz"].tolist() == [150.5, 151.5]
+
+
+def test_pick_options_columns_sort_and_exports(setup, tmp_path, capsys):
+    d, weights, path, common = setup
+    (tmp_path / "c.csv").write_text('"m/z";"name"\n' + "".join(f"{m};ion {i}\n" for i, m in enumerate(common[:8])))
+    out = tmp_path / "p.csv"
+    rc = main(["pick", str(path), "-k", "3", "-o", str(out), "--model", str(weights), "--backend", "eager",
+               "--candidates", str(tmp_path / "c.csv"), "--sort", "rank", "--exclude-off-sample", "--ppm", "20",
+               "--images", str(tmp_path / "i.npy"), "--imzml", str(tmp_path / "r.imzML"), "--figure",
+               str(tmp_path / "g.png"), "--shared-scale", "--cmap", "magma", "-q"])
+    assert rc == 0
+    rows = list(csv.DictReader(out.open()))
+    assert [int(r["rank"]) for r in rows] == sorted(int(r["rank"]) for r in rows) and len(rows) == 3
+    names = {f"{m:.6f}": f"ion {i}" for i, m in enumerate(common[:8])}
+    assert all(r["name"] == names[r["mz"]] for r in rows)
+    assert np.load(tmp_path / "i.npy").shape == (3, 6, 7)
+    from ionmorph.io.msi import open_msi
+
+    back = open_msi(tmp_path / "r.imzML")
+    np.testing.assert_allclose(np.sort(back.mz_axis), np.sort([float(r["mz"]) for r in rows]), atol=1e-6)
+    from ionmorph.cli.pick import informative_classes
+    import argparse
+
+    ns = argparse.Namespace(informative=["structured", "negative"], exclude_off_sample=True)
+    assert informative_classes(ns) == ("structured",)
+    with pytest.raises(SystemExit):
+        main(["pick", str(path), "-o", str(tmp_path / "x.csv"), "--model", str(weights), "--informative", "nope"])
