@@ -12,7 +12,10 @@ Data
             *_labels_by_eye.csv (optional)  index,mz,label[,confidence]: index = channel position on the
                                             m/z axis, label one of the six classes (SPEC 2),
                                             confidence clear | borderline
-            *_segments.npy (optional)       int (H, W): 0 = not measured / left out, 1..C = segments
+            *_segments.npy (optional)       int (H, W): 0 = not measured / left out, 1..C = segments;
+                                            a cube or imzML folder without one gets segments computed
+                                            from its spectra with the barley recipe of the shared
+                                            README (ionmorph.evaluation.realdata.segments_from_spectra; poplar)
 
     A folder with labels or segments is *labelled*; one without is used only when it holds a cube
     or an ion-image file (unlabelled recordings: predicted class shares and a figure). Folders
@@ -21,20 +24,26 @@ Data
 
 What is measured, per folder
     ``ionmorph.pick_peaks`` on every channel of the axis (``candidates=`` the axis for an imzML;
-    ``source=`` the (C, H, W) stack, ``mz=``, ``mask=`` for an npz), with ``--model`` /
-    ``--revision`` (and ``--score`` when this ``pick_peaks`` accepts a ``score`` argument): the code
-    path users get.
+    ``source=`` the (C, H, W) stack, ``mz=``, ``mask=`` for an npz), with ``--model`` (weights
+    name, folder or Hub id) / ``--revision`` and ``--score`` (any name of ``ionmorph.picking.pick.SCORES``;
+    default ``pick_peaks``' own): the code path users get. The header records the weights version
+    and the score name.
 
     - predicted class shares (every folder);
     - labels by eye: accuracy, balanced accuracy and macro F1 on all labelled images and on the
       ``clear`` ones, the confusion matrix (rows = label by eye, columns = predicted);
+    - the top of IonMorphNet's ranking (with channel names, e.g. the plaque-brain species);
     - segments: mSCF1 (SPEC 6; the segments as the mask, only measured pixels with a segment > 0,
       so the classes are 1..C; every channel a candidate) at each budget ``--k`` for IonMorphNet
-      (top-k by ``PickResult.score``) and every baseline of :mod:`ionmorph.picking.baselines` (random:
-      mean over ``--random-seeds`` seeds; mean intensity; mean-spectrum SNR read at each channel;
-      spatial chaos; Moran's I; S3PL with its defaults, seed 0), beside the best reachable value
-      with k picks and the exact expectation of random picks (:func:`ionmorph.evaluation.realdata.random_expected`).
-      Baselines see the ion images IonMorphNet saw.
+      (``PickResult.score``) and every baseline of :mod:`ionmorph.picking.baselines` (random: mean over
+      ``--random-seeds`` seeds; mean intensity; mean-spectrum SNR read at each channel; spatial
+      chaos; Moran's I; S3PL with its defaults, seed 0; SPUTNIK's reference similarity (TIC) and
+      complete-spatial-randomness filters; the minimum-connected-area filter), beside the best
+      reachable value with k picks and the exact expectation of random picks
+      (:func:`ionmorph.evaluation.realdata.random_expected`), in two selections: the protocol ranking (top-k
+      of every channel) and the ``pick_peaks(k=...)`` selection users get, where only the
+      best-scoring member of each isotope/adduct group may be picked (baselines through the same
+      groups). Baselines see the ion images IonMorphNet saw.
 
 Reference check (barley)
     ``../shared/realdata/README.md`` measured Moran's I 0.469 / 0.474 / 0.481 / 0.506 and best
@@ -49,8 +58,9 @@ results of different weights can sit side by side)
     ``<prefix>.json``, ``<prefix>.md``, ``<prefix>_<dataset>_grid.png`` (ion images, viridis,
     99th-percentile scaling over measured pixels after the hotspot clip, unmeasured pixels grey;
     titles m/z, predicted class and score, label by eye, red where they disagree; a colour bar;
-    every channel of labelled folders, ``--grid-max`` evenly spread channels of unlabelled ones)
-    and ``<prefix>_<dataset>_confusion.png`` (labelled folders).
+    every channel of folders with labels by eye, ``--grid-max`` evenly spread channels of the
+    others), ``<prefix>_<dataset>_confusion.png`` (labelled folders) and
+    ``<prefix>_<dataset>_segments.png`` (segments computed from the spectra).
 
 Usage: ``python benchmarks/realdata.py [--quick] [--root DIR] [--model NAME_OR_PATH] [--revision TAG]
 [--score NAME] [--out-prefix NAME]``.
@@ -165,10 +175,13 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
         if check is not None:
             res["reference"][folder.name] = check
         figures = {}
-        index = None if folder.labelled else rd.sample_channels(folder.n_channels, grid_max)
+        index = None if folder.labels is not None else rd.sample_channels(folder.n_channels, grid_max)
         fig = rd.grid_figure(scored, index=index)
         figures["grid"] = save_figure(fig, out_dir / f"{prefix}_{folder.name}_grid.png", dpi=90,
                                        overwrite=True).name
+        if str(folder.segments_source).startswith("computed"):
+            figures["segments"] = save_figure(rd.segments_figure(folder), out_dir / f"{prefix}_{folder.name}_segments.png",
+                                              dpi=90, overwrite=True).name
         if summary.get("agreement"):
             figures["confusion"] = save_figure(rd.confusion_figures(scored),
                                                out_dir / f"{prefix}_{folder.name}_confusion.png",
@@ -177,11 +190,45 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
         summary["grid_channels"] = "all" if index is None else [int(i) for i in index]
         res["datasets"][folder.name] = summary
         res["model"], res["scoring"] = summary["model"], summary["score"]
+        res["weights_version"] = summary.get("weights_version")
     res["machine"] = {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.machine(),
                       "threads": torch.get_num_threads()}
     res["wall_s"] = round(time.perf_counter() - t0, 1)
     write_report(out_dir, prefix, res, to_markdown(res))
     return res
+
+
+#: Short names of the two selections (:data:`ionmorph.evaluation.realdata.SELECTIONS`) in the report.
+SELECTION_TITLES = {"mscf1": "protocol ranking", "mscf1_grouped": "pick_peaks(k) selection (ion groups)"}
+
+
+def _mscf1_table(title: str, t: dict[str, Any], n_channels: int) -> list[str]:
+    """Markdown lines of one mSCF1-by-k table (:func:`ionmorph.evaluation.realdata.mscf1_by_k`)."""
+    from ionmorph.evaluation.realdata import METHODS
+
+    ks = t["k"]
+    grouped = "n_groups" in t
+    lines = [f"### {title}", ""]
+    if grouped:
+        lines += [f"{n_channels} channels in {t['n_groups']} ion groups; channels picked per k: "
+                  + " / ".join(str(v) for v in t["n_picked"]) + ".", ""]
+    lines += ["| method | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+    for m in list(METHODS) + [m for m in t["methods"] if m not in METHODS]:
+        if m not in t["methods"]:
+            continue
+        v = t["methods"][m]
+        label = {"random": f"random (mean of {v.get('n_seeds', 1)} seeds, +/- sd)",
+                 "random_readme_draw": "random draw (README: default_rng(0).permutation)"}.get(m, m)
+        cells = [f"{a:.3f} +/- {b:.3f}" for a, b in zip(v["mscf1"], v["std"])] if "std" in v else \
+            [_fmt(a) for a in v["mscf1"]]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if not grouped:
+        lines.append("| *random (expected)* | " + " | ".join(_fmt(v) for v in t["random_expected"]) + " |")
+    lines += [f"| *best reachable with k picks{' (ungrouped)' if grouped else ''}* | "
+              + " | ".join(_fmt(v) for v in t["best"]) + " |", "",
+              "True set size |T(t)| at t = 0.3 / 0.4 / 0.5 / 0.6: "
+              + " / ".join(str(v) for v in t["true_size"][0]) + f" of {n_channels} channels.", ""]
+    return lines
 
 
 def _confusion_table(cm: list[list[int]]) -> list[str]:
@@ -197,21 +244,25 @@ def to_markdown(res: dict[str, Any]) -> str:
     """The Markdown report of :func:`run`'s results."""
     from ionmorph.labels import CLASSES
     from ionmorph.picking.pick import DEFAULT_MODEL
-    from ionmorph.evaluation.realdata import METHODS
+    from ionmorph.evaluation.realdata import METHODS, SELECTIONS
 
     ds = res["datasets"]
     lines = [f"# Real-data benchmark ({res['prefix']})", "",
              f"Model: {res['model']}" + (f", revision {res['revision']}" if res["revision"] else "")
-             + (f", score `{res['scoring']}`" if res.get("scoring") else "") + f". Root: `{res['root']}`. "
-             "Every channel of each section is a candidate (`pick_peaks`, the code path users get).", "",
+             + f"; weights version {res.get('weights_version') or '?'}; score `{res.get('scoring') or '?'}`. "
+             f"Root: `{res['root']}`. Every channel of each section is a candidate (`pick_peaks`, the code path "
+             "users get).", "",
              "## Datasets", "", "| dataset | data | raster (H x W) | channels | measured px | labels by eye "
-             "(clear) | segments (px) |", "|---|---|---|---|---|---|---|"]
+             "(clear) | segments (px) | segments from |", "|---|---|---|---|---|---|---|---|"]
     for name, s in ds.items():
         lab = f"{s['labels']['n']} ({s['labels']['n_clear']})" if "labels" in s else "-"
         seg = ", ".join(f"{k}: {v}" for k, v in s["segments"].items()) if "segments" in s else "-"
+        src = s.get("segments_source") or "-"
+        src = "computed (recipe below)" if src.startswith("computed") else src
         lines.append(f"| {name} | {s['kind']}: `{s['data']}` | {s['shape'][0]} x {s['shape'][1]} | "
-                     f"{s['n_channels']} | {s['n_measured']:,} | {lab} | {seg} |")
-    lines.append("")
+                     f"{s['n_channels']} | {s['n_measured']:,} | {lab} | {seg} | {src} |")
+    computed = sorted({s["segments_source"] for s in ds.values() if str(s.get("segments_source")).startswith("comp")})
+    lines += [""] + [f"Segments {c}." for c in computed] + ([""] if computed else [])
     agreed = {n: s for n, s in ds.items() if s.get("agreement")}
     if agreed:
         lines += ["## Classifier vs labels by eye", "", "Balanced accuracy: mean recall over the classes present "
@@ -236,25 +287,12 @@ def to_markdown(res: dict[str, Any]) -> str:
     if scored:
         lines += ["## mSCF1 by budget k", "",
                   "Segments as the mask (measured pixels with a segment > 0; classes 1..C), every channel a "
-                  "candidate, thresholds 0.3/0.4/0.5/0.6. Each method picks its top-k channels.", ""]
+                  "candidate, thresholds 0.3/0.4/0.5/0.6. Two selections per section:", ""]
+        lines += [f"- {text}." for text in SELECTIONS.values()] + [""]
         for name, s in scored.items():
-            t = s["mscf1"]
-            ks = t["k"]
-            lines += [f"### {name}", "", "| method | " + " | ".join(f"k={k}" for k in ks) + " |",
-                      "|---|" + "---|" * len(ks)]
-            for m in list(METHODS) + [m for m in t["methods"] if m not in METHODS]:
-                if m not in t["methods"]:
-                    continue
-                v = t["methods"][m]
-                label = {"random": f"random (mean of {v.get('n_seeds', 1)} seeds, +/- sd)",
-                         "random_readme_draw": "random draw (README: default_rng(0).permutation)"}.get(m, m)
-                cells = [f"{a:.3f} +/- {b:.3f}" for a, b in zip(v["mscf1"], v["std"])] if "std" in v else \
-                    [_fmt(a) for a in v["mscf1"]]
-                lines.append(f"| {label} | " + " | ".join(cells) + " |")
-            lines += ["| *random (expected)* | " + " | ".join(_fmt(v) for v in t["random_expected"]) + " |",
-                      "| *best reachable with k picks* | " + " | ".join(_fmt(v) for v in t["best"]) + " |", "",
-                      "True set size |T(t)| at t = 0.3 / 0.4 / 0.5 / 0.6: "
-                      + " / ".join(str(v) for v in t["true_size"][0]) + f" of {s['n_channels']} channels.", ""]
+            for key in SELECTIONS:
+                if s.get(key):
+                    lines += _mscf1_table(f"{name}, {SELECTION_TITLES[key]}", s[key], s["n_channels"])
     if res["reference"]:
         lines += ["## Reference check (../shared/realdata/README.md)", "",
                   "| dataset | row | reference | this run | tolerance | ok |", "|---|---|---|---|---|---|"]
@@ -265,7 +303,15 @@ def to_markdown(res: dict[str, Any]) -> str:
                              + ("yes" if v["ok"] else "**NO**") + " |")
         lines += ["", "The README's random row is a single draw; the mean over draws is the `random` row above "
                   "and its exact expectation `random (expected)`.", ""]
-    lines += ["## Predicted class shares", "", "Counts (and share) of the predicted class over every channel; "
+    lines += ["## Top of IonMorphNet's ranking", "", "Channels by score (`pick_peaks` order before grouping); "
+              "name and label by eye where the folder has them.", "",
+              "| dataset | rank | m/z | name | score | predicted | label by eye |", "|---|---|---|---|---|---|---|"]
+    for name, s in ds.items():
+        for row in s.get("ranking", [])[:5]:
+            eye = row.get("eye", "-") + (f" ({row['confidence']})" if row.get("confidence") else "")
+            lines.append(f"| {name} | {row['rank']} | {row['mz']:.4f} | {row.get('name', '-')} | {row['score']:.3f} | "
+                         f"{row['predicted']} | {eye} |")
+    lines += ["", "## Predicted class shares", "", "Counts (and share) of the predicted class over every channel; "
               "`eye` rows: the labels by eye.", "", "| dataset | n | " + " | ".join(CLASSES) + " |",
               "|---|---|" + "---|" * len(CLASSES)]
     for name, s in ds.items():
@@ -303,7 +349,7 @@ def to_markdown(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from ionmorph.errors import InputError
-    from ionmorph.picking.pick import DEFAULT_MODEL
+    from ionmorph.picking.pick import DEFAULT_MODEL, DEFAULT_SCORE, SCORES
     from ionmorph.evaluation.realdata import DEFAULT_KS, DEFAULT_RANDOM_SEEDS, pick_supports_score
 
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -311,9 +357,11 @@ def main(argv: list[str] | None = None) -> int:
                                                         "grids; default prefix realdata_quick")
     p.add_argument("--root", type=Path, default=DEFAULT_ROOT, help="folder of real-data folders (or one of them)")
     p.add_argument("--datasets", help="only these folders (comma-separated names)")
-    p.add_argument("--model", default=DEFAULT_MODEL, help="IonMorphNet weights name, folder or Hub id")
+    p.add_argument("--model", default=DEFAULT_MODEL, metavar="PATH_OR_NAME",
+                   help="IonMorphNet weights: a registered name, a weights folder or a Hub id (default %(default)s)")
     p.add_argument("--revision", help="weights revision tag (default: the registry's default)")
-    p.add_argument("--score", help="pick_peaks(score=...) when this pick_peaks accepts it")
+    p.add_argument("--score", metavar="NAME", help="pick_peaks(score=NAME), any of ionmorph.picking.pick.SCORES "
+                                                   f"({', '.join(SCORES)}); default pick_peaks' own ({DEFAULT_SCORE})")
     p.add_argument("--backend", default="auto", help="inference backend (ionmorph.models.inference)")
     p.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS), help="mSCF1 budgets")
     p.add_argument("--random-seeds", type=int, help=f"seeds of the random baseline (default {DEFAULT_RANDOM_SEEDS}; "
@@ -327,6 +375,8 @@ def main(argv: list[str] | None = None) -> int:
     a = p.parse_args(argv)
     if a.score is not None and not pick_supports_score():
         raise InputError("--score: this ionmorph's pick_peaks has no score argument")
+    if a.score is not None and a.score not in SCORES:
+        raise InputError(f"--score {a.score!r} is not one of ionmorph.picking.pick.SCORES: {', '.join(SCORES)}")
     quick = a.quick
     prefix = a.out_prefix or ("realdata_quick" if quick else "realdata")
     if not prefix or "/" in prefix or os.sep in prefix:

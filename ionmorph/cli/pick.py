@@ -23,7 +23,8 @@ def pick_options(args: argparse.Namespace) -> dict:
     return dict(k=getattr(args, "k", None), threshold=getattr(args, "threshold", None),
                 informative=informative_classes(args), candidates=candidates, ppm=args.ppm,
                 model=args.model, revision=args.revision, batch_size=args.batch_size, device=args.device,
-                backend=args.backend, score=args.score, group_isotopes=not args.keep_isotopes)
+                backend=args.backend, score=args.score, group_isotopes=not args.keep_isotopes,
+                redundancy=getattr(args, "redundancy", None))
 
 
 def _run(args: argparse.Namespace, picked_only: bool) -> int:
@@ -103,7 +104,11 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="let isotopes and adducts of one ion be picked separately (default: one pick per ion)")
     p.add_argument("--score", default=DEFAULT_SCORE, choices=SCORES,
                    help="informative score: the class sum averaged over the whole image and four corner crops "
-                        f"(views) or of the whole image alone (classes; five times faster); default {DEFAULT_SCORE}")
+                        "(views) or of the whole image alone (classes; five times faster), or either weighted by "
+                        f"the image's native-resolution spatial coherence (views_clarity, clarity); default {DEFAULT_SCORE}")
+    p.add_argument("--redundancy", type=float, metavar="R",
+                   help="skip a candidate whose ion image correlates at least R (0-1] with one already picked "
+                        "(default: keep near-identical images)")
     p.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
     p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
     p.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "bf16", "onnx"),

@@ -19,7 +19,10 @@ A **real-data folder** holds one section, found by the file names (``*`` is any 
 ``*_segments.npy`` (optional)
     int (H, W) segmentation on the section's raster: ``0`` = not measured (or left out),
     ``1..C`` = segments. The mask of an mSCF1 evaluation (SPEC 6): only pixels that are measured
-    and have a segment > 0 count, so the classes are ``1..C``.
+    and have a segment > 0 count, so the classes are ``1..C``. A folder whose data is a spectral
+    cube or imzML but has no segments file gets segments computed from its spectra
+    (:func:`segments_from_spectra`, the recipe of ``barley_segments.npy``) when judged with
+    ``compute_segments=True``; ``RealFolder.segments_source`` says which.
 
 A folder with labels or segments is *labelled* (an imzML, cube or ion-image file is then its
 data); a folder without either counts only when it holds a cube or an ion-image file (the model's
@@ -27,7 +30,12 @@ predicted class shares and a figure are all it yields). :func:`find_folders` lis
 under a root (``../shared/realdata`` for this project); :func:`score_folder` runs
 :func:`ionmorph.pick_peaks` on every channel (the code path users get) and scores its classes
 against the labels by eye and its ranking, beside the classic baselines of
-:mod:`ionmorph.picking.baselines`, with mSCF1 (:mod:`ionmorph.evaluation.metrics`).
+:mod:`ionmorph.picking.baselines`, with mSCF1 (:mod:`ionmorph.evaluation.metrics`) in two selections:
+
+- the *protocol ranking* (SPEC 6): each method's top-k channels, every channel ranked;
+- the *pick_peaks(k) selection* users get: only the best-scoring member of each ion group
+  (isotopes and adducts, ``PickResult.group``) may be picked, :func:`ionmorph.picking.pick.select`;
+  baselines pass through the same groups with their own scores.
 """
 from __future__ import annotations
 
@@ -58,7 +66,19 @@ DEFAULT_KS: tuple[int, ...] = (10, 20, 30, 40)
 DEFAULT_RANDOM_SEEDS = 20
 #: Methods scored by :func:`score_folder`, in report order.
 METHODS: tuple[str, ...] = ("ionmorphnet", "random", "mean_intensity", "spectrum_snr", "spatial_chaos",
-                            "morans_i", "s3pl")
+                            "morans_i", "s3pl", "sputnik_reference", "sputnik_csr", "connected_area")
+#: The two selections of the mSCF1 tables: summary key and description.
+SELECTIONS: dict[str, str] = {
+    "mscf1": "protocol ranking (SPEC 6): each method's top-k channels, every channel ranked",
+    "mscf1_grouped": "pick_peaks(k) selection: only the best-scoring member of each ion group (isotopes, "
+                     "adducts; PickResult.group) may be picked, ionmorph.picking.pick.select(score, k, None, group); "
+                     "baselines through the same groups with their own scores",
+}
+#: The recipe of :func:`segments_from_spectra` (that of ``barley/barley_segments.npy``).
+SEGMENTS_RECIPE = ("computed from the spectra (ionmorph.evaluation.realdata.segments_from_spectra, the barley recipe of "
+                   "../shared/realdata/README.md): per measured pixel TIC normalisation (to the mean TIC), log1p, "
+                   "PCA to 8 components (random_state=0), each component map smoothed with a Gaussian of sigma 1 px "
+                   "over measured pixels (normalised convolution), k-means k=5 (n_init=10, random_state=0)")
 #: Display scaling of the figures: the model's own steps 1-4 (hotspot clip, 99th percentile of
 #: the measured pixels), as the labels by eye were made.
 DISPLAY_QUANTILE = 0.99
@@ -127,6 +147,8 @@ class RealFolder:
         0 = not measured / left out, 1..C segments.
     names : str array (C,) or None
         Optional per-channel names (``species`` of an ion-image file).
+    segments_source : str or None
+        Where the segments come from: ``file <name>`` or :data:`SEGMENTS_RECIPE`.
     """
 
     name: str
@@ -139,6 +161,7 @@ class RealFolder:
     labels: EyeLabels | None = None
     segments: np.ndarray | None = None
     names: np.ndarray | None = None
+    segments_source: str | None = None
 
     @property
     def shape(self) -> tuple[int, int]:
@@ -191,6 +214,7 @@ class RealFolder:
             seg = self.evaluation_mask()
             values, counts = np.unique(seg[seg >= 0], return_counts=True)
             out["segments"] = {str(int(v)): int(c) for v, c in zip(values, counts)}
+            out["segments_source"] = self.segments_source
         return out
 
 
@@ -360,7 +384,86 @@ def load_folder(path: str | os.PathLike) -> RealFolder:
             raise InputError(f"{seg_path}: segments must be non-negative integers (0 = not measured)")
         segments = segments.astype(np.int64)
     return RealFolder(name=folder.name, path=folder, kind=kind, data_path=data_path, source=source, mz=mz,
-                      measured=measured, labels=labels, segments=segments, names=names)
+                      measured=measured, labels=labels, segments=segments, names=names,
+                      segments_source=None if seg_path is None else f"file {seg_path.name}")
+
+
+def segments_from_spectra(cube: np.ndarray, measured: np.ndarray | None = None, k: int = 5, seed: int = 0, *,
+                          n_components: int = 8, sigma: float = 1.0) -> np.ndarray:
+    """Spatial segments of a section from its spectra alone (the recipe of ``barley_segments.npy``).
+
+    Per measured pixel TIC normalisation (each spectrum divided by its total and multiplied by
+    the mean total of the measured pixels), ``log1p``, PCA to ``n_components`` components
+    (scikit-learn, ``random_state=seed``), each component map smoothed with a Gaussian of
+    ``sigma`` px over the measured pixels only (normalised convolution: the smoothed map over the
+    smoothed measured indicator), and k-means with ``k`` clusters (``n_init=10``,
+    ``random_state=seed``) on the smoothed components of the measured pixels.
+
+    Parameters
+    ----------
+    cube : array (H, W, C)
+        Intensities, one spectrum per pixel.
+    measured : bool array (H, W), optional
+        Pixels with a spectrum (default: all).
+    k : int
+        Number of segments.
+    seed : int
+        ``random_state`` of the PCA and of k-means.
+    n_components, sigma : optional
+        PCA components (capped by the data's size) and the smoothing width in pixels.
+
+    Returns
+    -------
+    int8 array (H, W)
+        0 = not measured, 1..k = segments (numbered in k-means' order).
+
+    Raises
+    ------
+    InputError
+        Not a 3D cube, ``measured`` not on its raster, fewer measured pixels than ``k``.
+    """
+    from scipy import ndimage
+    from sklearn.cluster import KMeans
+    from sklearn.decomposition import PCA
+
+    arr = np.asarray(cube)
+    if arr.ndim != 3:
+        raise InputError(f"segments_from_spectra: cube must be (H, W, C), got shape {arr.shape}")
+    m = np.ones(arr.shape[:2], dtype=bool) if measured is None else np.asarray(measured, dtype=bool)
+    if m.shape != arr.shape[:2]:
+        raise InputError(f"segments_from_spectra: measured {m.shape} does not match the raster {arr.shape[:2]}")
+    if not 1 <= k <= int(m.sum()) or k > 127:
+        raise InputError(f"segments_from_spectra: k={k} segments for {int(m.sum())} measured pixels")
+    x = np.nan_to_num(arr[m].astype(np.float64))
+    tic = x.sum(axis=1, keepdims=True)
+    x = np.log1p(x / np.where(tic > 0, tic, 1.0) * tic.mean())
+    n_comp = max(1, min(n_components, *x.shape))
+    pcs = PCA(n_components=n_comp, random_state=seed).fit_transform(x)
+    maps = np.zeros((n_comp,) + m.shape)
+    maps[:, m] = pcs.T
+    weight = ndimage.gaussian_filter(m.astype(np.float64), sigma)
+    smooth = ndimage.gaussian_filter(maps, (0.0, sigma, sigma)) / np.where(weight > 0, weight, 1.0)
+    labels = KMeans(n_clusters=k, n_init=10, random_state=seed).fit_predict(smooth[:, m].T)
+    out = np.zeros(m.shape, dtype=np.int8)
+    out[m] = labels + 1
+    return out
+
+
+def add_computed_segments(folder: RealFolder, k: int = 5, seed: int = 0) -> bool:
+    """Give a folder without a segments file the segments of :func:`segments_from_spectra`.
+
+    Only folders whose data is a spectral cube or imzML (not a few ion images) qualify. Sets
+    ``folder.segments`` and ``folder.segments_source`` (:data:`SEGMENTS_RECIPE`) and returns True
+    when it computed them.
+    """
+    if folder.segments is not None or folder.kind not in ("cube", "imzml") or folder.n_channels < 2:
+        return False
+    images = folder.images()                                   # (C, H, W)
+    folder.segments = segments_from_spectra(np.moveaxis(images, 0, -1), folder.measured, k=k,
+                                            seed=seed).astype(np.int64)
+    folder.segments_source = SEGMENTS_RECIPE if (k, seed) == (5, 0) else \
+        SEGMENTS_RECIPE.replace("k=5", f"k={k}").replace("random_state=0", f"random_state={seed}")
+    return True
 
 
 def class_shares(labels: Sequence[str] | np.ndarray) -> dict[str, dict[str, float]]:
@@ -408,7 +511,8 @@ def baseline_scores(folder: RealFolder, images: np.ndarray, *, n_random: int = D
     Returns ``(scores, seconds)``: ``scores["random"]`` is a list of ``n_random`` score vectors
     (seeds 0..n_random-1), the others one float64 vector each (higher = pick first). The mean
     spectrum of SNR is the file's own (imzML) or the mean over measured pixels (stack), read at
-    each channel (``ppm=0``).
+    each channel (``ppm=0``); SPUTNIK's reference image is the sum of ``images`` (the TIC of the
+    candidates).
     """
     from ..picking import baselines as bl
 
@@ -430,27 +534,47 @@ def baseline_scores(folder: RealFolder, images: np.ndarray, *, n_random: int = D
         spec_mz, spec_int = folder.source.mean_spectrum()
         scores["spectrum_snr"] = bl.spectrum_snr(folder.mz, np.asarray(spec_mz), np.asarray(spec_int), ppm=0.0)
     seconds["spectrum_snr"] = time.perf_counter() - t
-    for name, fn in (("mean_intensity", bl.mean_intensity), ("spatial_chaos", bl.spatial_chaos),
-                     ("morans_i", bl.morans_i)):
-        t = time.perf_counter()
-        scores[name] = fn(images, m)
-        seconds[name] = time.perf_counter() - t
     t = time.perf_counter()
     scores["s3pl"] = bl.s3pl(images, m, epochs=s3pl_epochs, max_train_pixels=s3pl_train_pixels, seed=0,
                              progress=progress)
     seconds["s3pl"] = time.perf_counter() - t
+    for name, fn in (("mean_intensity", bl.mean_intensity), ("spatial_chaos", bl.spatial_chaos),
+                     ("morans_i", bl.morans_i), ("sputnik_reference", bl.sputnik_reference),
+                     ("sputnik_csr", bl.sputnik_csr), ("connected_area", bl.connected_area)):
+        t = time.perf_counter()
+        scores[name] = fn(images, m)
+        seconds[name] = time.perf_counter() - t
     return scores, seconds
 
 
+def top_k(score: np.ndarray, k: int, group: np.ndarray | None = None) -> np.ndarray:
+    """Indices of the channels picked with budget ``k``: the top-k scores, best first.
+
+    With ``group`` only the best-scoring member of each group may be picked, exactly as
+    ``pick_peaks(k=k)`` selects (:func:`ionmorph.picking.pick.select`); NaN scores rank last.
+    """
+    from ..picking.baselines import rank
+    from ..picking.pick import select
+
+    s = np.asarray(score, dtype=np.float64)
+    s = np.where(np.isnan(s), -np.inf, s)
+    order = rank(s)
+    return order[select(s, int(k), None, group)[order]]
+
+
 def mscf1_by_k(scores: dict[str, Any], r: np.ndarray, mz: np.ndarray, classes: np.ndarray,
-               ks: Sequence[int] = DEFAULT_KS) -> dict[str, Any]:
+               ks: Sequence[int] = DEFAULT_KS, group: np.ndarray | None = None) -> dict[str, Any]:
     """mSCF1 of each method's top-k channels at every budget ``k``, plus the best reachable.
 
     ``scores`` maps a method to a score vector over the axis ``mz`` (higher = picked first), or to
     a list of vectors (then the mean and standard deviation over them are reported, e.g. random
-    seeds). Returns ``{"k": [...], "best": [...], "random_expected": [...], "true_size": [...],
-    "methods": {name: {"mscf1": [...], "f1": [[per threshold] per k], "std": [...] (lists
-    only)}}}``; ``random_expected`` is :func:`random_expected` per k.
+    seeds). With ``group`` (one ion group per channel, ``PickResult.group``) every method picks
+    through the groups as ``pick_peaks(k=k)`` does (:func:`top_k`); fewer than ``k`` channels are
+    picked when there are fewer groups. Returns ``{"k": [...], "best": [...], "random_expected":
+    [...], "true_size": [...], "n_picked": [...], "methods": {name: {"mscf1": [...], "f1": [[per
+    threshold] per k], "std": [...] (lists only)}}}`` (plus ``"n_groups"`` with ``group``);
+    ``best`` is the best reachable with k picks and ``random_expected`` is :func:`random_expected`,
+    both for ungrouped picks.
     """
     from ..picking.baselines import rank
     from .metrics import DEFAULT_THRESHOLDS, mscf1_from_r
@@ -462,7 +586,15 @@ def mscf1_by_k(scores: dict[str, Any], r: np.ndarray, mz: np.ndarray, classes: n
     order = np.argsort(mz, kind="stable")
     axis = mz[order]
     r_sorted = np.asarray(r)[:, order]
-    out: dict[str, Any] = {"k": ks, "best": [], "random_expected": [], "true_size": [], "methods": {}}
+    out: dict[str, Any] = {"k": ks, "best": [], "random_expected": [], "true_size": [], "methods": {},
+                           "n_picked": [min(k, len(mz)) for k in ks]}
+    if group is not None:
+        group = np.asarray(group)
+        if group.shape != mz.shape:
+            raise InputError(f"group has {group.size} entries for {mz.size} channels")
+        n_groups = len(np.unique(group))
+        out["n_groups"] = n_groups
+        out["n_picked"] = [min(k, n_groups) for k in ks]
     for k in ks:
         ceiling = mscf1_from_r(axis[:min(k, len(axis))], r_sorted, axis, classes=classes)
         out["best"].append(ceiling.best)
@@ -473,9 +605,8 @@ def mscf1_by_k(scores: dict[str, Any], r: np.ndarray, mz: np.ndarray, classes: n
         vals = np.zeros((len(vectors), len(ks)))
         f1 = np.zeros((len(vectors), len(ks), len(DEFAULT_THRESHOLDS)))
         for i, v in enumerate(vectors):
-            ranking = rank(v)
             for j, k in enumerate(ks):
-                res = mscf1_from_r(mz[ranking[:k]], r_sorted, axis, classes=classes)
+                res = mscf1_from_r(mz[top_k(v, k, group)], r_sorted, axis, classes=classes)
                 vals[i, j] = res.mscf1
                 f1[i, j] = res.f1
         entry: dict[str, Any] = {"mscf1": vals.mean(axis=0).tolist(), "f1": f1.mean(axis=0).tolist()}
@@ -497,6 +628,14 @@ def random_expected(true_size: Sequence[int] | np.ndarray, n_channels: int, k: i
     if n_channels < 1 or k < 1:
         return 0.0
     return float(np.mean(2.0 * k * t / (n_channels * np.maximum(k + t, 1.0))))
+
+
+def weights_version(model: str) -> str | None:
+    """The weights version in a ``PickResult.model`` string (``name (architecture, weights X)``), or None."""
+    import re
+
+    found = re.search(r"weights ([^)\s]+)\)\s*$", str(model))
+    return found.group(1) if found else None
 
 
 def pick_supports_score() -> bool:
@@ -522,12 +661,15 @@ class FolderScore:
 def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None = None, score: str | None = None,
                  ks: Sequence[int] = DEFAULT_KS, n_random: int = DEFAULT_RANDOM_SEEDS, s3pl_epochs: int = 10,
                  s3pl_train_pixels: int | None = 512, backend: str = "auto", device: Any = None,
-                 baselines: bool = True, progress: bool = False) -> FolderScore:
+                 baselines: bool = True, compute_segments: bool = True, n_ranking: int = 10,
+                 progress: bool = False) -> FolderScore:
     """Judge IonMorphNet on one real-data folder.
 
     Runs :func:`ionmorph.pick_peaks` with every channel of the axis as a candidate; reports the
-    predicted class shares, the agreement with the labels by eye (when present) and, with
-    segments, mSCF1 by budget of IonMorphNet (top-k by ``PickResult.score``) and every baseline.
+    predicted class shares, the agreement with the labels by eye (when present), the top of the
+    ranking and, with segments, mSCF1 by budget of IonMorphNet (``PickResult.score``) and every
+    baseline in both selections of :data:`SELECTIONS` (``summary["mscf1"]``: protocol ranking;
+    ``summary["mscf1_grouped"]``: through ``PickResult.group`` as ``pick_peaks(k=k)`` picks).
 
     Parameters
     ----------
@@ -547,16 +689,26 @@ def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None 
         Inference backend and device, passed to ``pick_peaks``.
     baselines : bool
         Score the classic baselines too (when the folder has segments).
+    compute_segments : bool
+        Give a cube or imzML folder without a segments file the segments of
+        :func:`segments_from_spectra` (:func:`add_computed_segments`).
+    n_ranking : int
+        Channels listed in ``summary["ranking"]`` (the top of IonMorphNet's ranking).
     progress : bool
         Show progress bars.
     """
-    from ..picking.pick import DEFAULT_MODEL, pick_peaks
+    from ..picking.baselines import rank
+    from ..picking.pick import DEFAULT_MODEL, SCORES, pick_peaks
 
     kwargs: dict[str, Any] = folder.pick_kwargs()
     if score is not None:
         if not pick_supports_score():
             raise InputError("this ionmorph's pick_peaks has no score= argument; run without --score")
+        if score not in SCORES:
+            raise InputError(f"score {score!r} is not one of ionmorph.picking.pick.SCORES: {', '.join(SCORES)}")
         kwargs["score"] = score
+    if compute_segments:
+        add_computed_segments(folder)
     t = time.perf_counter()
     res = pick_peaks(model=DEFAULT_MODEL if model is None else model, revision=revision, backend=backend,
                      device=device, progress=progress, **kwargs)
@@ -564,16 +716,21 @@ def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None 
     if len(res) != folder.n_channels or not np.allclose(res.mz, folder.mz):
         raise InputError(f"{folder.path}: pick_peaks returned {len(res)} candidates for the {folder.n_channels} "
                          "channels of the axis (duplicate or out-of-range m/z?)")
-    summary: dict[str, Any] = {**folder.describe(), "model": res.model,
+    summary: dict[str, Any] = {**folder.describe(), "model": res.model, "weights_version": weights_version(res.model),
                                "score": getattr(res, "scoring", score),
                                "informative": list(res.informative), "predicted": class_shares(res.label),
                                "seconds": {"ionmorphnet": round(classify_s, 3)}}
     summary["per_channel"] = [{"index": i, "mz": float(res.mz[i]), "predicted": str(res.label[i]),
                                "score": float(res.score[i])} for i in range(len(res))]
+    if folder.names is not None:
+        for row, name in zip(summary["per_channel"], folder.names):
+            row["name"] = str(name)
     if folder.labels is not None:
         summary["agreement"] = agreement(folder.labels, res.label)
         for row, lab, conf in zip(folder.labels.index, folder.labels.label, folder.labels.confidence):
             summary["per_channel"][int(row)].update(eye=str(lab), confidence=str(conf))
+    summary["ranking"] = [{"rank": j + 1, **summary["per_channel"][int(i)]}
+                          for j, i in enumerate(rank(res.score)[:n_ranking])]
     r = classes = None
     if folder.segments is not None:
         t = time.perf_counter()
@@ -586,9 +743,10 @@ def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None 
             extra, seconds = baseline_scores(folder, images, n_random=n_random, s3pl_epochs=s3pl_epochs,
                                              s3pl_train_pixels=s3pl_train_pixels, progress=progress)
             scores.update(extra)
-        summary["mscf1"] = {**mscf1_by_k(scores, r, res.mz, classes, ks), "classes": classes.tolist(),
-                            "settings": {"random_seeds": n_random, "s3pl_epochs": s3pl_epochs,
-                                         "s3pl_train_pixels": s3pl_train_pixels}}
+        settings = {"random_seeds": n_random, "s3pl_epochs": s3pl_epochs, "s3pl_train_pixels": s3pl_train_pixels}
+        for key, group in (("mscf1", None), ("mscf1_grouped", res.group)):
+            summary[key] = {**mscf1_by_k(scores, r, res.mz, classes, ks, group=group), "classes": classes.tolist(),
+                            "selection": SELECTIONS[key], "settings": settings}
         summary["seconds"].update({"correlation": round(corr_s, 3), **{m: round(v, 3) for m, v in seconds.items()}})
     return FolderScore(folder=folder, pick=res, summary=summary, r=r, classes=classes)
 
@@ -661,6 +819,30 @@ def grid_figure(result: FolderScore, index: Sequence[int] | np.ndarray | None = 
                + note
     fig.suptitle((title or f"{folder.name}: {len(idx)} of {folder.n_channels} channels ({res.model})")
                  + f"\n{note}", fontsize=10)
+    return fig
+
+
+def segments_figure(folder: RealFolder, cmap: str = "tab10"):
+    """The folder's segments (one colour each, unmeasured pixels grey) and where they come from."""
+    import matplotlib as mpl
+    from matplotlib.figure import Figure
+
+    from ..plotting import UNMEASURED_COLOUR
+
+    if folder.segments is None:
+        raise InputError(f"{folder.name}: no segments to show")
+    seg = folder.evaluation_mask()
+    n = int(seg.max())
+    h, w = folder.shape
+    fig = Figure(figsize=(min(12.0, 1.5 + 5.0 * w / max(h, w)), 0.9 + 5.0 * h / max(h, w)), layout="constrained")
+    ax = fig.subplots()
+    colours = mpl.colormaps[cmap].resampled(max(n, 1)).with_extremes(bad=UNMEASURED_COLOUR)
+    im = ax.imshow(np.ma.masked_less(seg, 1), cmap=colours, vmin=0.5, vmax=n + 0.5, interpolation="nearest")
+    ax.set_axis_off()
+    fig.colorbar(im, ax=ax, ticks=np.arange(1, n + 1), label="segment", shrink=0.8)
+    src = "computed from the spectra (barley recipe)" if str(folder.segments_source).startswith("computed") \
+        else str(folder.segments_source)
+    ax.set_title(f"{folder.name}: {n} segments, {src}", fontsize=9)
     return fig
 
 

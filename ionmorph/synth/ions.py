@@ -11,7 +11,8 @@ Styles per class: ``structured``: ``regional`` (every region type, with contrast
 ``weak_structured``: ``faint`` (low counts, gappy after Poisson noise and detection) or
 ``washed`` (low contrast to the off-sample area); ``localized``: ``regional`` (one or two region
 types) or ``spots`` (one or two blobs); ``fragmented``: ``clusters`` (several separate dense
-clusters, optionally inside one region type); ``unstructured``: ``sparse``, ``noise`` or
+clusters, optionally inside one region type) or ``plaques`` (many small dense spots scattered over
+the tissue, such as amyloid plaques or granules); ``unstructured``: ``sparse``, ``noise`` or
 ``speckle``; ``negative``: ``matrix`` (bright off-sample matrix/background, suppressed on tissue).
 """
 from __future__ import annotations
@@ -41,14 +42,14 @@ _STYLES: dict[str, tuple[tuple[str, float], ...]] = {
     "structured": (("regional", 1.0),),
     "weak_structured": (("faint", 0.65), ("washed", 0.35)),
     "localized": (("regional", 0.7), ("spots", 0.3)),
-    "fragmented": (("clusters", 1.0),),
+    "fragmented": (("clusters", 0.65), ("plaques", 0.35)),
     "unstructured": (("sparse", 0.4), ("noise", 0.35), ("speckle", 0.25)),
     "negative": (("matrix", 1.0),),
 }
 #: Base intensity (expected counts per pixel at level 1) ranges, log-uniform, per style.
 _BASE: dict[str, tuple[float, float]] = {
     "regional": (12.0, 300.0), "faint": (1.0, 6.0), "washed": (4.0, 30.0), "spots": (15.0, 250.0),
-    "clusters": (12.0, 200.0), "sparse": (0.02, 0.3), "noise": (0.8, 6.0), "speckle": (3.0, 40.0),
+    "clusters": (12.0, 200.0), "plaques": (12.0, 200.0), "sparse": (0.02, 0.3), "noise": (0.8, 6.0), "speckle": (3.0, 40.0),
     "matrix": (15.0, 300.0),
 }
 

@@ -33,6 +33,11 @@ def _halo_and_rim(ion: Ion, anatomy: Anatomy, level: np.ndarray) -> np.ndarray:
     return out
 
 
+#: Number and radius (pixels) of the small dense spots of a ``plaques`` ion (amyloid plaques,
+#: granules: a few pixels across whatever the raster size, scattered over the tissue).
+PLAQUE_COUNT = (8, 60)
+PLAQUE_RADIUS_PX = (0.8, 2.5)
+
 #: Share of the molecular ions of a cellular section that sit in cell walls / in cell interiors
 #: (the rest do not follow the cells): wall polymers and membrane lipids against cytosolic metabolites.
 CELL_ROLES: tuple[tuple[str, float], ...] = (("wall", 0.45), ("lumen", 0.25))
@@ -88,6 +93,12 @@ def _pattern(ion: Ion, anatomy: Anatomy, rng: np.random.Generator) -> np.ndarray
         field = smooth_field(rng, shape, rng.uniform(0.02, 0.045) * s + 0.4)
         q = np.quantile(field[allowed], 1.0 - rng.uniform(0.08, 0.22)) if allowed.any() else np.inf
         return np.clip((field - q) / 0.25, 0.0, 1.0) * allowed + 0.02 * anatomy.tissue
+    if style == "plaques":
+        allowed = _allowed(ion, anatomy)
+        n = int(rng.integers(*PLAQUE_COUNT))
+        radii = rng.uniform(*PLAQUE_RADIUS_PX, n)
+        spots = gaussian_spots(shape, random_points_in(rng, allowed, n), radii)
+        return np.clip(1.6 * spots, 0.0, 1.0) * anatomy.tissue + 0.02 * anatomy.tissue
     if style == "sparse":
         return np.ones(shape)
     if style == "noise":

@@ -164,6 +164,59 @@ def _cells(seed: int, shape: tuple[int, int], inst: Instrument) -> np.ndarray | 
     return cell_walls(rng, shape, min(diameter, MAX_CELL_PX))
 
 
+#: Share of sections (outside tumour mode) acquired as a field of view *inside* the tissue, so that
+#: tissue fills the whole raster and no outline shows: ToF-SIMS and fine-raster MALDI often image a
+#: region within a larger sample (wood, seed, organ), as do regions of interest drawn on tissue.
+INSIDE_SHARE = {"tof_sims": 0.5}
+INSIDE_SHARE_DEFAULT = 0.2
+#: How much larger than the field of view the whole section is (linear, uniform).
+INSIDE_ZOOM = (1.6, 3.0)
+#: Longest side (pixels) of the whole section a field of view is cut from.
+INSIDE_MAX_SIDE = 720
+
+
+def _inside_zoom(seed: int, inst: Instrument) -> float:
+    """The zoom of a field of view inside the tissue (1.0: the raster holds the whole section).
+
+    Drawn from its own RNG stream, so that sections that are not fields of view stay as they were.
+    """
+    rng = np.random.default_rng([int(seed), 0xF0F])
+    if rng.random() >= INSIDE_SHARE.get(inst.name, INSIDE_SHARE_DEFAULT):
+        return 1.0
+    return float(rng.uniform(*INSIDE_ZOOM))
+
+
+def _inside_window(rng: np.random.Generator, tissue: np.ndarray, shape: tuple[int, int]) -> tuple[slice, slice]:
+    """An (H, W) window of ``tissue`` (a larger raster) that lies on the tissue: a random one of those
+    at least 98 % tissue, else the one with the most tissue."""
+    h, w = shape
+    cover = ndimage.uniform_filter(tissue.astype(np.float32), size=(h, w), mode="constant")
+    r0, c0 = h // 2, w // 2
+    cover = cover[r0:tissue.shape[0] - (h - 1 - r0), c0:tissue.shape[1] - (w - 1 - c0)]
+    ok = np.flatnonzero(cover.ravel() >= 0.98)
+    pick = int(rng.choice(ok)) if ok.size else int(np.argmax(cover))
+    top, left = np.unravel_index(pick, cover.shape)
+    return slice(top, top + h), slice(left, left + w)
+
+
+def _inside_anatomy(rng: np.random.Generator, family: str, shape: tuple[int, int], zoom: float,
+                    tumour_fraction: float, composition: Mapping[str, float] | None) -> Anatomy:
+    """A field of view inside the tissue: a section ``zoom`` times larger, cut to an (H, W) window on it.
+
+    Where the tissue is too narrow for the window (an elongated seed), the section is drawn larger
+    again (up to twice, within :data:`INSIDE_MAX_SIDE`).
+    """
+    for _ in range(3):
+        zoom = min(zoom, INSIDE_MAX_SIDE / max(shape))
+        big = (max(shape[0], int(round(shape[0] * zoom))), max(shape[1], int(round(shape[1] * zoom))))
+        anat = make_anatomy(rng, family, big, tumour_fraction, composition)
+        box = _inside_window(rng, anat.tissue, shape)
+        if anat.tissue[box].mean() >= 0.9:
+            break
+        zoom *= 1.4
+    return Anatomy(anat.regions[box], anat.region_names, anat.tissue[box], anat.thickness[box])
+
+
 def _hand_drawn(rng: np.random.Generator, tissue: np.ndarray) -> np.ndarray:
     """A hand-drawn measurement region: a wobbly polygon around the tissue, sometimes cutting into it."""
     from matplotlib.path import Path as Polygon
@@ -257,7 +310,8 @@ def _look(ion: Ion, expected: np.ndarray, inst: Instrument, tissue: np.ndarray, 
 def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_tof", shape=None,
                      n_ions: int = 300, panel: IonPanel | None = None, intensity_scale: float | None = None,
                      mz_shift_ppm: float = 0.0, tumour_fraction: float | None = None,
-                     composition: Mapping[str, float] | None = None, roi: bool | None = None) -> SimulatedSection:
+                     composition: Mapping[str, float] | None = None, roi: bool | None = None,
+                     inside: float | None = None) -> SimulatedSection:
     """Simulate one MSI section with known truth.
 
     Parameters
@@ -290,6 +344,11 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
         Acquire only a region of interest around the tissue (as many real datasets do): the
         section is then cropped to the bounding box of the measured pixels, as a reader would.
         Default: drawn (35 %) when ``shape`` is None, else False (the raster is ``shape``).
+    inside : float, optional
+        Acquire a field of view inside the tissue: the section is drawn ``inside`` times larger
+        (linear) and the raster is a window of it that lies on the tissue, so no outline shows (1 =
+        the whole section). Default: drawn (:data:`INSIDE_SHARE`, zoom in :data:`INSIDE_ZOOM`)
+        outside tumour mode, else 1. A field of view has no region of interest.
     """
     inst = get_instrument(instrument)
     if intensity_scale is not None and not intensity_scale > 0:
@@ -306,7 +365,15 @@ def simulate_section(seed: int, family: str = "brain", instrument: str = "maldi_
     if tumour_fraction is None:
         tumour_fraction = float(rng.uniform(0.2, 0.55)) if family == "tumour" else 0.0
     roi = bool(rng.random() < 0.35) if roi is None and shape_given is None else bool(roi)
-    anat = make_anatomy(rng, family, shape, tumour_fraction, composition)
+    if inside is None:
+        inside = 1.0 if tumour_mode else _inside_zoom(seed, inst)
+    if not inside >= 1.0:
+        raise InputError(f"inside must be at least 1 (the zoom of a field of view), got {inside}")
+    if inside > 1.0:
+        anat = _inside_anatomy(rng, family, shape, float(inside), tumour_fraction, composition)
+        roi = False
+    else:
+        anat = make_anatomy(rng, family, shape, tumour_fraction, composition)
     mask = _measured(rng, anat.tissue, inst, roi)
     if roi:
         rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))

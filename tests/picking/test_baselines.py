@@ -4,8 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from ionmorph.picking.baselines import (mean_intensity, morans_i, random_scores, rank, s3pl, spatial_chaos,
-                                        spectrum_snr)
+from ionmorph.picking.baselines import (connected_area, join_count_null, mean_intensity, morans_i, otsu_bins,
+                                        random_scores, rank, s3pl, signal_pixels, spatial_chaos, spectrum_snr,
+                                        sputnik_csr, sputnik_reference)
 from ionmorph.errors import InputError
 
 YY, XX = np.mgrid[:40, :50]
@@ -110,3 +111,85 @@ def test_bad_stack_raises():
         mean_intensity(np.ones((4, 4)))
     with pytest.raises(InputError, match="mask shape"):
         spatial_chaos(np.ones((1, 4, 4)), np.ones((3, 3), bool))
+
+
+def test_otsu_splits_two_modes_and_signal_pixels_follow_the_blob():
+    rng = np.random.default_rng(0)
+    row = np.concatenate([rng.integers(10, 30, 500), rng.integers(180, 220, 100)])
+    t = otsu_bins(row[None], 256)[0]
+    assert 29 <= t < 180                                     # split between the modes (first maximum)
+    assert otsu_bins(np.zeros((1, 5), np.int64), 256)[0] == 0
+    img = (BLOB > 0.5) * 10.0 + rng.random(BLOB.shape)
+    img[0, 0] = 1e6                                          # a hotspot does not set the threshold
+    sig = signal_pixels(np.stack([img, np.full(BLOB.shape, 3.0)]), MASK)
+    assert np.array_equal(sig[0], (BLOB > 0.5) & MASK | (np.arange(BLOB.size).reshape(BLOB.shape) == 0) & MASK)
+    assert not sig[1].any()                                  # constant: no signal
+    assert not sig[0][~MASK].any()
+
+
+def test_sputnik_reference_correlates_with_the_tic():
+    st = _stack()
+    scores = sputnik_reference(st, MASK)
+    tic = st.sum(axis=0)[MASK]
+    for i in range(4):
+        assert scores[i] == pytest.approx(np.corrcoef(st[i][MASK], tic)[0, 1], abs=1e-6)
+    assert scores[4] == 0.0                                  # constant image
+    own = sputnik_reference(st, MASK, reference=BLOB)
+    assert rank(own)[0] == 0 and own[0] > 0.8 and abs(own[1]) < 0.1
+    roi = sputnik_reference(st, MASK, reference="roi")
+    assert np.all(np.abs(roi) <= 1) and roi.shape == (5,)
+    with pytest.raises(InputError, match="reference"):
+        sputnik_reference(st, MASK, reference=np.ones((3, 3)))
+    with pytest.raises(InputError, match="reference"):
+        sputnik_reference(st, MASK, reference="mean")
+
+
+def test_join_count_null_matches_random_placement():
+    rng = np.random.default_rng(2)
+    m = np.ones((6, 7), bool)
+    m[:2, :2] = False
+    m[5, 6] = False
+    cells = np.flatnonzero(m.ravel())
+    n = 9
+    counts = []
+    for _ in range(20000):
+        x = np.zeros(m.size, bool)
+        x[rng.choice(cells, n, replace=False)] = True
+        x = x.reshape(m.shape)
+        counts.append((x[:, :-1] & x[:, 1:]).sum() + (x[:-1] & x[1:]).sum())
+    mean, var = join_count_null(m, np.array([n, 0, 1]))
+    assert mean[0] == pytest.approx(np.mean(counts), rel=0.02)
+    assert var[0] == pytest.approx(np.var(counts), rel=0.05)
+    assert mean[1] == 0 and var[1] == 0 and mean[2] == 0
+
+
+def test_sputnik_csr_scores_clustered_signal_above_random_scatter():
+    rng = np.random.default_rng(3)
+    scatter = (rng.random((30, 40, 40)) < 0.2).astype(np.float32)
+    z = sputnik_csr(scatter)
+    assert abs(z.mean()) < 0.6 and 0.5 < z.std() < 1.6      # CSR: the z statistic is about N(0, 1)
+    scores = sputnik_csr(_stack(), MASK)
+    assert rank(scores)[0] == 0 and scores[0] > 10
+    assert abs(scores[3]) < 4 and scores[4] == 0.0           # sparse speckle ~ random; empty image
+    assert scores[0] > scores[1] and scores[0] > scores[2]
+
+
+def test_connected_area_scores_the_largest_component():
+    img = np.zeros((3, 12, 12), np.float32)
+    img[0, 1:4, 1:4] = 5.0                                   # 9 px
+    img[0, 7:9, 7:9] = 5.0                                   # 4 px
+    img[1, 10, 0] = img[1, 11, 1] = img[1, 9, 1] = 5.0       # a diagonal chain of 3 px
+    img[2, 4:6, 4:6] = 5.0                                   # 4 px
+    m = np.ones((12, 12), bool)
+    np.testing.assert_allclose(connected_area(img, m), [9 / 144, 1 / 144, 4 / 144])
+    np.testing.assert_allclose(connected_area(img, m, connectivity=8), [9 / 144, 3 / 144, 4 / 144])
+    m[1, 1:4] = False                                        # unmeasured pixels are no signal, nor counted
+    assert connected_area(img, m)[0] == pytest.approx(6 / 141)
+    st = _stack()
+    scores = connected_area(st, MASK)
+    assert rank(scores)[0] == 0 and scores[0] > 0.2
+    assert scores[1] < 0.05 and scores[2] < 0.05             # Otsu-binarised noise does not percolate
+    assert scores[3] < 0.01 and scores[4] == 0.0             # speckle, empty
+    np.testing.assert_allclose(connected_area(st, MASK, block=2), scores)
+    with pytest.raises(InputError, match="connectivity"):
+        connected_area(st, MASK, connectivity=6)
