@@ -215,9 +215,10 @@ def model_card(model: IonMorphNet, *, metrics: Mapping[str, Mapping[str, float]]
         f"# IonMorphNet ({model.architecture}), weights {model.version}", "",
         "Classifies a single mass spectrometry imaging (MSI) ion image into six spatial-structure classes: "
         + ", ".join(f"`{c}`" for c in model.classes) + ". The informative score used for peak picking is the sum "
-        "of the probabilities of " + ", ".join(f"`{c}`" for c in model.informative) + "; `pick_peaks` averages it "
-        "over the full frame and four corner crops by default (`score=\"views\"`; `score=\"classes\"`: the full "
-        "frame only).", "",
+        "of the probabilities of " + ", ".join(f"`{c}`" for c in model.informative) + "; by default `pick_peaks` "
+        "averages it over the full frame and four corner crops and weights it by the image's spatial coherence at "
+        "native resolution (`score=\"views_clarity\"`; `\"views\"`, `\"clarity\"` and `\"classes\"` are the "
+        "other choices).", "",
         "## Model", "",
         f"- backbone: timm `{model.architecture}`, 1 input channel, {len(model.classes)} classes",
         f"- input: {s} x {s} pixels; preprocessing `{model.preprocess_config.to_dict()}` (hotspot clip and "

@@ -10,6 +10,7 @@ import pytest
 
 from ionmorph.errors import InputError
 from ionmorph.evaluation.mscf1_sets import GROUPS, METHODS, SuiteConfig, build_suite
+from ionmorph.picking.pick import DEFAULT_SCORE
 
 from bench_testutil import load_benchmark
 
@@ -101,7 +102,7 @@ def test_score_is_recorded_and_keeps_the_baselines(bench, tiny_run):
     assert bench.main(argv + ["--score", "classes", "--label", "classes"]) == 0
     default = json.loads((out / "mscf1_custom.json").read_text())
     plain = json.loads((out / "mscf1_classes.json").read_text())
-    assert default["score"] == "views" and plain["score"] == "classes"
+    assert default["score"] == DEFAULT_SCORE and plain["score"] == "classes"
     assert "score `classes`" in (out / "mscf1_classes.md").read_text()
     for a, b in zip(default["sections"], plain["sections"]):
         for m in METHODS:
