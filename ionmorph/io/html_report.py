@@ -150,6 +150,16 @@ def is_html_report(path: Path) -> bool:
         return False
 
 
+def report_data(path: str | os.PathLike) -> dict[str, Any]:
+    """The data embedded in a report (title, facts, cards, classes, header images): for checks and tools."""
+    text = Path(path).read_text(encoding="utf-8")
+    start = text.find('<script id="data" type="application/json">')
+    end = text.find("</script>", start)
+    if not is_html_report(Path(path)) or start < 0 or end < 0:
+        raise InputError(f"{path}: not an ionmorph HTML report")
+    return json.loads(text[start + len('<script id="data" type="application/json">'):end])
+
+
 def _json_value(v: Any) -> Any:
     if isinstance(v, (np.bool_, bool)):
         return bool(v)
