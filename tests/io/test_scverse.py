@@ -39,7 +39,7 @@ def test_spatialdata_round_trip(stack, tmp_path):
     np.testing.assert_allclose(table.X, cube[:, rows, cols].T)
     np.testing.assert_array_equal(table.obsm["spatial"], np.stack([cols + 5, rows + 11], axis=1))   # imzML x / y
     np.testing.assert_allclose(table.var["score"], [0.1, 0.2, 0.3])
-    assert table.uns["ionmorph"]["pixel_size_um"] == [20.0, 25.0]
+    np.testing.assert_array_equal(table.uns["ionmorph"]["pixel_size_um"], [20.0, 25.0])
     # pixel centres land on the table's x / y, and on x * 20 um, y * 25 um in micrometres
     corner = np.array([[0.5, 0.5, 1.0]])                      # intrinsic (x, y) centre of raster pixel (0, 0)
     glob = get_transformation(img, "global").to_affine_matrix(("x", "y"), ("x", "y"))
