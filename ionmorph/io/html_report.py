@@ -37,9 +37,9 @@ from ..fileio import atomic_write_text, check_output
 #: Percentile of the measured pixels at which ion images are clipped (hotspot removal).
 HOTSPOT_PERCENTILE = 99.0
 #: Longest side of an embedded image; larger rasters are block-averaged down to it.
-MAX_SIDE = 128
-#: Colours of the palette (the colour map sampled at this many levels).
-LEVELS = 255
+MAX_SIDE = 64
+#: Colours of the palette (the colour map sampled at this many levels; fewer levels compress better).
+LEVELS = 64
 #: Marker that identifies a report written by :func:`write_html_report` (so a rerun may replace it).
 GENERATOR = '<meta name="generator" content="ionmorph html report">'
 
