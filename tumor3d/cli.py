@@ -78,7 +78,8 @@ def cmd_predict(args: argparse.Namespace) -> int:
 
     from .cohort import crop_to_raster
     from .model import Tumor3DNet
-    from .slide import RULE, is_probability_map, map_path, predict_slide, probability_figure, save_probability_map
+    from .slide import (RULE, is_probability_map, map_path, predict_slide, probability_figure, save_probability_map,
+                        write_slide_report)
 
     if args.output:
         if Path(args.output).suffix.lower() == ".npy":
@@ -86,6 +87,12 @@ def cmd_predict(args: argparse.Namespace) -> int:
                              "is written beside it as .npy")
         check_output(args.output, [args.imzml, args.mask], force=args.force, owned=is_ionmorph_figure)
         check_output(map_path(args.output), [args.imzml, args.mask], force=args.force, owned=is_probability_map)
+    if args.report:
+        from ionmorph.io.html_report import is_html_report
+
+        if Path(args.report).suffix.lower() not in (".html", ".htm"):
+            raise InputError(f"{args.report}: the report is written as .html")
+        check_output(args.report, [args.imzml, args.mask, args.output], force=args.force, owned=is_html_report)
     model = Tumor3DNet.from_pretrained(args.model)
     region = np.load(args.mask) > 0 if args.mask else None
     pred = predict_slide(model, args.imzml, region)
@@ -98,6 +105,9 @@ def cmd_predict(args: argparse.Namespace) -> int:
         report["figure"] = str(save_figure(fig, args.output, inputs=[args.imzml, args.mask],
                                            overwrite=args.force))
         report["map"] = str(save_probability_map(pred.prob, map_path(args.output)))
+    if args.report:
+        report["report"] = str(write_slide_report(pred, model, args.imzml, args.report, model_name=str(args.model),
+                                                  inputs=[args.mask], overwrite=args.force))
     print(json.dumps(report))
     return 0
 
@@ -201,6 +211,8 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("-o", "--output", help="probability-map figure (.png, .pdf or .svg) with the slide call and its "
                                            "rule; the map itself is saved beside it as .npy (H x W float32 "
                                            "tumour probability on the file's pixel raster, NaN where not predicted)")
+    p.add_argument("--report", help="also write a self-contained HTML report (.html): the slide call, the probability "
+                                     "map and the ion image of every channel the model reads")
     _force(p)
     p.set_defaults(func=cmd_predict)
 

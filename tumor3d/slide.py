@@ -216,6 +216,8 @@ class SlidePrediction:
     tumour: bool
     origin: tuple[int, int]
     domain: DomainReport | None = None
+    channels: np.ndarray | None = None
+    mask: np.ndarray | None = None
 
 
 def read_channels(imzml: str | os.PathLike, mz: np.ndarray, ppm: float, progress: bool = False,
@@ -255,4 +257,27 @@ def predict_slide(model: Any, imzml: str | os.PathLike, region: np.ndarray | Non
 
     prob = predict_map(proba, cube, region, cfg.patch)
     score = slide_score(prob, region)
-    return SlidePrediction(prob, score, score >= MIN_FRACTION, origin, domain)
+    return SlidePrediction(prob, score, score >= MIN_FRACTION, origin, domain, channels=raw, mask=mask)
+
+
+def write_slide_report(pred: SlidePrediction, model: Any, imzml: str | os.PathLike, path: str | os.PathLike, *,
+                       model_name: str = "", inputs: Any = (), overwrite: bool = False) -> Path:
+    """The HTML report of a slide prediction (:mod:`ionmorph.io.html_report`): the call, its score and
+    rule, the probability map (0-1, magma) and one card per channel the model reads (its raw ion
+    image, m/z and whether it carries signal in the region). Returns the path."""
+    from ionmorph.io.html_report import HeaderImage, write_html_report
+
+    cfg = model.config
+    mz = np.asarray(cfg.mz, dtype=np.float64)
+    region = np.isfinite(pred.prob)
+    signal = (pred.channels[:, region] > 0).mean(axis=1) >= MIN_SIGNAL_SHARE if region.any() else np.zeros(len(mz), bool)
+    facts = {"file": Path(imzml).name, "raster": f"{pred.prob.shape[0]} x {pred.prob.shape[1]} pixels",
+             "call": call_text(pred.tumour, pred.score).splitlines()[0], "rule": RULE,
+             "model": model_name or None, "channels": f"{len(mz)} at +/- {cfg.ppm:g} ppm, "
+             f"{pred.domain.found if pred.domain else int(signal.sum())} carry signal",
+             "warnings": "; ".join(pred.domain.warnings) if pred.domain and pred.domain.warnings else None}
+    head = HeaderImage("P(tumour)", pred.prob, region, unit="tumour probability", vmin=0.0, vmax=1.0, cmap="magma")
+    cols = {"mz": mz, "channel": np.arange(len(mz)), "signal": np.where(signal, "signal", "no signal")}
+    return write_html_report(path, title=f"tumor3d: {Path(imzml).name}", facts=facts, columns=cols,
+                             images=pred.channels, mask=pred.mask, header_images=[head], card_name="channel",
+                             inputs=[imzml, *inputs], overwrite=overwrite)

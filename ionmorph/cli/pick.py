@@ -34,6 +34,10 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
     resolve_backend(args.backend, check_device(args.device))  # one-line errors before any reading
 
     if is_batch(args.file):
+        if args.report or args.spatialdata:
+            from ..errors import InputError
+
+            raise InputError("--report and --spatialdata take one slide; run pick on each file for its report")
         return run_cli(args, picked_only, pick_options(args))
     args.file = args.file[0]
     from ..fileio import check_output
@@ -47,6 +51,7 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
     for extra in (args.images, args.imzml, args.imzml and args.imzml.with_suffix(".ibd")):
         if extra:
             check_output(extra, inputs + [args.output], force=args.force)
+    _check_report_outputs(args, inputs + [args.output])
     res = pick_peaks(args.file, progress=not args.quiet, **pick_options(args))
     res.to_csv(args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force)
     which = "picked" if picked_only else "all"
@@ -57,11 +62,53 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
         res.save_images(args.images, picked_only=picked_only, overwrite=args.force)
     if args.imzml:
         res.to_imzml(args.imzml, picked_only=picked_only, overwrite=args.force)
+    _write_report_outputs(args, res, picked_only)
     if not args.quiet:
         counts = ", ".join(f"{c} {int((res.label == c).sum())}" for c in res.classes)
         print(f"{len(res)} candidates ({res.candidate_kind}) classified ({counts}); {int(res.picked.sum())} picked "
               f"with ion windows of +/- {res.ppm:g} ppm ({res.ppm_source}) in {res.timings['total']:.1f} s "
               f"-> {args.output}")
+    return 0
+
+
+def _check_report_outputs(args: argparse.Namespace, inputs: list) -> None:
+    """Refuse the ``--report`` / ``--spatialdata`` paths before any work (one-line errors)."""
+    from ..fileio import check_output
+    from ..io.html_report import is_html_report
+    from ..errors import InputError
+    from ..io.scverse import is_spatialdata_store
+
+    report, store = getattr(args, "report", None), getattr(args, "spatialdata", None)
+    if report and report.suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"{report}: the report is written as .html")
+    if store and store.suffix != ".zarr":
+        raise InputError(f"{store}: a SpatialData store is a folder ending in .zarr")
+    if getattr(args, "report", None):
+        check_output(args.report, inputs, force=args.force, owned=is_html_report)
+    if getattr(args, "spatialdata", None):
+        check_output(args.spatialdata, inputs, force=args.force, owned=is_spatialdata_store, folder=True)
+
+
+def _write_report_outputs(args: argparse.Namespace, res, picked_only: bool) -> None:
+    if getattr(args, "report", None):
+        res.to_html(args.report, cmap=args.cmap, overwrite=args.force)
+    if getattr(args, "spatialdata", None):
+        res.to_spatialdata(args.spatialdata, picked_only=picked_only, overwrite=args.force)
+
+
+def _report(args: argparse.Namespace) -> int:
+    """``ionmorph report``: classify every candidate and write the HTML report."""
+    from ..models.inference import check_device, resolve_backend
+    from ..picking.pick import pick_peaks
+
+    resolve_backend(args.backend, check_device(args.device))
+    inputs = [args.file, args.candidates]
+    args.report, args.spatialdata = args.output, None
+    _check_report_outputs(args, inputs)
+    res = pick_peaks(args.file, progress=not args.quiet, **pick_options(args))
+    res.to_html(args.output, cmap=args.cmap, overwrite=args.force)
+    if not args.quiet:
+        print(f"{len(res)} candidates, {int(res.picked.sum())} picked -> {args.output}")
     return 0
 
 
@@ -84,6 +131,22 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--imzml", type=Path, metavar="FILE",
                    help="also write a reduced .imzML (+ .ibd) holding only these peaks, for METASPACE, Cardinal, "
                         "SCiLS or pyimzML")
+    p.add_argument("--report", type=Path, metavar="FILE.html",
+                   help="also write a self-contained HTML report of every candidate (ion images, scores, classes; "
+                        "sort and filter in any browser, no server)")
+    p.add_argument("--spatialdata", type=Path, metavar="STORE.zarr",
+                   help="also write these peaks' ion images and the pixels x ions table as a SpatialData Zarr store "
+                        "(needs ionmorph[spatialdata])")
+    _model_options(p)
+    p.add_argument("--workers", type=int,
+                   help="several slides: local processes running them (default: one per core, at most one per slide)")
+    p.add_argument("--scheduler", metavar="ADDRESS",
+                   help="several slides: run them on this Dask scheduler (e.g. tcp://host:8786; needs "
+                        "ionmorph[dask], and the slides and weights at the same paths on the workers)")
+
+
+def _model_options(p: argparse.ArgumentParser) -> None:
+    """Options of the picking itself (model, ppm, candidates, score, backend), shared by pick, classify, report."""
     p.add_argument("--model", default=DEFAULT_MODEL, help=f"weights name, folder or Hub id (default {DEFAULT_MODEL})")
     p.add_argument("--revision", help="weights revision tag (default: the registry's default)")
     p.add_argument("--ppm", type=float,
@@ -116,11 +179,6 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--force", action="store_true",
                    help="replace an existing output file that ionmorph did not write (never an input file)")
-    p.add_argument("--workers", type=int,
-                   help="several slides: local processes running them (default: one per core, at most one per slide)")
-    p.add_argument("--scheduler", metavar="ADDRESS",
-                   help="several slides: run them on this Dask scheduler (e.g. tcp://host:8786; needs "
-                        "ionmorph[dask], and the slides and weights at the same paths on the workers)")
 
 
 def add_cli(subparsers: argparse._SubParsersAction) -> None:
@@ -137,3 +195,15 @@ def add_cli(subparsers: argparse._SubParsersAction) -> None:
                                           f"label and rank (picked = score >= {DEFAULT_THRESHOLD}).")
     _common(c)
     c.set_defaults(func=lambda a: _run(a, picked_only=False))
+    r = subparsers.add_parser("report", help="write a self-contained HTML report of every candidate ion image",
+                              description="Classify every candidate of an imzML file and write one HTML file (no "
+                                          "server, no network): the section, its TIC, and a card per candidate with "
+                                          "its ion image, score and class probabilities; sort, filter, click to "
+                                          "enlarge. Picked as by pick (-k, --threshold).")
+    r.add_argument("file", type=Path, help="the .imzML file (with its .ibd beside it)")
+    r.add_argument("-o", "--output", type=Path, required=True, help="the .html report to write")
+    r.add_argument("-k", type=int, help="number of peaks marked picked")
+    r.add_argument("--threshold", type=float, help="minimum informative score (0-1) of a picked peak")
+    r.add_argument("--cmap", default="viridis", help="matplotlib colour map of every ion image (default viridis)")
+    _model_options(r)
+    r.set_defaults(func=_report)

@@ -284,6 +284,23 @@ class PickResult:
         return write_reduced_imzml(path, self.images(order), self.mz[order], data.xy, data.coords,
                                    polarity=info.polarity, inputs=[self.source], overwrite=overwrite)
 
+    def to_html(self, path: str | os.PathLike, *, cmap: str = "viridis", overwrite: bool = False):
+        """Write a self-contained HTML report of every candidate (ion image, m/z, rank, score, class
+        probabilities, label, group, picked) with sorting and filtering; returns the path
+        (:func:`ionmorph.picking.report.write_pick_report`)."""
+        from .report import write_pick_report
+
+        return write_pick_report(self, path, cmap=cmap, overwrite=overwrite)
+
+    def to_spatialdata(self, path: str | os.PathLike, picked_only: bool = True, labels: dict | None = None,
+                       overwrite: bool = False):
+        """Write the picked (or all) ion images, the pixels x ions table and the peak table as a
+        SpatialData Zarr store (needs ``ionmorph[spatialdata]``); returns the path
+        (:func:`ionmorph.picking.report.write_pick_spatialdata`)."""
+        from .report import write_pick_spatialdata
+
+        return write_pick_spatialdata(self, path, picked_only=picked_only, labels=labels, overwrite=overwrite)
+
     def plot(self, n: int = 24, which: str = "picked", ncols: int | None = None, *,
              shared_scale: bool = False, cmap: str = "viridis"):
         """Ion-image grid of the ``n`` best-scoring candidates (``which``: "picked" or "all").

@@ -80,36 +80,43 @@ class ReducedCube:
         return (f"ReducedCube({len(self.mz)} channels x {self.mask.shape[0]} x {self.mask.shape[1]} "
                 f"({int(self.mask.sum())} measured), m/z [{mz}], method={self.method!r}{where})")
 
+    def _scverse_meta(self) -> dict[str, Any]:
+        return {"method": self.method, "source": self.source, "ppm": self.ppm}
+
     def to_anndata(self, path: str | os.PathLike | None = None, overwrite: bool = False) -> Any:
         """The measured pixels as an AnnData (pixels x ions), written to ``path`` (.h5ad) if given.
 
-        ``X`` is float32 (n_pixels, C); ``obsm["spatial"]`` holds (x, y) = (column, row) per pixel
-        (the scverse convention); ``obs`` the raster ``row``/``col`` and, for a file source, the
-        original imzML ``x``/``y``; ``var["mz"]`` the channel m/z and ``var["score"]`` the selection
-        score; ``uns["ionmorph"]`` the method, raster shape, source file, ppm and pixel size (um;
-        absent entries when unknown).
+        The layout and coordinates of :func:`ionmorph.io.scverse.pixel_table` (the same as
+        :meth:`to_spatialdata`'s table): ``X`` float32 (n_pixels, C); ``obsm["spatial"]`` the
+        imzML (x, y) of each pixel (x = column + origin x; column, row for an image stack);
+        ``obs`` the raster ``row``/``col`` and ``x``/``y``; ``var["mz"]`` the channel m/z and
+        ``var["score"]`` the selection score; ``uns["ionmorph"]`` the method, raster shape, origin,
+        source file, ppm and pixel size (um; absent entries when unknown).
         """
-        try:
-            import anndata as ad
-            import pandas as pd
-        except ImportError as exc:  # pragma: no cover - depends on the environment
-            raise ImportError("to_anndata needs the optional extra: pip install 'ionmorph[anndata]'") from exc
-        rows, cols = np.nonzero(self.mask)
-        var = pd.DataFrame({"mz": self.mz, "score": self.scores},
-                           index=[f"{m:.5f}" for m in self.mz])
-        obs = pd.DataFrame({"row": rows, "col": cols}, index=[f"{r}_{c}" for r, c in zip(rows, cols)])
-        if self.origin is not None:
-            obs["x"], obs["y"] = cols + int(self.origin[0]), rows + int(self.origin[1])
-        adata = ad.AnnData(X=np.ascontiguousarray(self.cube[:, rows, cols].T, dtype=np.float32), obs=obs, var=var)
-        adata.obsm["spatial"] = np.stack([cols, rows], axis=1).astype(np.float64)
-        meta = {"method": self.method, "shape": list(self.mask.shape), "source": self.source, "ppm": self.ppm,
-                "pixel_size_um": None if self.pixel_size_um is None else list(self.pixel_size_um)}
-        adata.uns["ionmorph"] = {k: v for k, v in meta.items() if v is not None}
+        from ..io.scverse import pixel_table
+
+        adata = pixel_table(self.cube, self.mask, self.mz, origin=self.origin, pixel_size_um=self.pixel_size_um,
+                            var={"score": self.scores}, uns=self._scverse_meta())
         if path is not None:
-            path = check_output(path, force=overwrite)       # an existing file needs overwrite=True
+            path = check_output(path, [self.source], force=overwrite)   # an existing file needs overwrite=True
             with atomic_path(path) as tmp:
                 adata.write_h5ad(tmp)
         return adata
+
+    def to_spatialdata(self, path: str | os.PathLike, labels: dict[str, np.ndarray] | None = None,
+                       overwrite: bool = False) -> Path:
+        """Write the cube as a SpatialData Zarr store (needs ``ionmorph[spatialdata]``); returns the path.
+
+        The channels as the image ``ion_images`` (channel names: m/z), the pixels x ions table of
+        :meth:`to_anndata` annotating the labels ``pixels``, and ``labels`` (name -> integer (H, W)
+        raster: a tumour map, segments) as further labels elements; coordinates as in
+        :mod:`ionmorph.io.scverse`.
+        """
+        from ..io.scverse import write_spatialdata
+
+        return write_spatialdata(path, self.cube, self.mask, self.mz, origin=self.origin,
+                                 pixel_size_um=self.pixel_size_um, var={"score": self.scores},
+                                 uns=self._scverse_meta(), labels=labels, inputs=[self.source], overwrite=overwrite)
 
 
 def channel_scores(images: np.ndarray, mz: np.ndarray, mask: np.ndarray | None, method: str, *,

@@ -109,3 +109,43 @@ def test_pick_options_columns_sort_and_exports(setup, tmp_path, capsys):
     assert informative_classes(ns) == ("structured",)
     with pytest.raises(SystemExit):
         main(["pick", str(path), "-o", str(tmp_path / "x.csv"), "--model", str(weights), "--informative", "nope"])
+
+
+def test_pick_report_and_spatialdata_beside_the_csv(setup, tmp_path, capsys):
+    from ionmorph.io.html_report import report_data
+
+    d, weights, path, common = setup
+    rc = main(["pick", str(path), "-k", "4", "-o", str(tmp_path / "peaks.csv"), "--model", str(weights),
+               "--candidates", str(_write_mz(tmp_path, common)),
+               "--backend", "eager", "-q", "--report", str(tmp_path / "r.html"),
+               *(["--spatialdata", str(tmp_path / "s.zarr")] if _has_spatialdata() else [])])
+    assert rc == 0
+    data = report_data(tmp_path / "r.html")
+    assert len(data["cards"]) == len(common) and sum(c["picked"] for c in data["cards"]) == 4
+    facts = dict(data["facts"])
+    assert facts["file"] == "sec.imzML" and "the 4 best scores" in facts["selection rule"] and "ppm" in facts["ppm"]
+    assert data["heads"][0]["title"] == "TIC"
+    if _has_spatialdata():
+        import spatialdata as sd
+
+        table = sd.read_zarr(tmp_path / "s.zarr").tables["table"]
+        rows = list(csv.DictReader((tmp_path / "peaks.csv").open()))
+        assert sorted(table.var["mz"].round(6)) == sorted(float(r["mz"]) for r in rows)
+        assert {"score", "p_structured", "label", "rank"} <= set(table.var.columns)
+    assert main(["report", str(path), "-o", str(tmp_path / "all.html"), "--model", str(weights),
+                 "--candidates", str(_write_mz(tmp_path, common)), "--backend", "eager", "-q", "-k", "2"]) == 0
+    assert sum(c["picked"] for c in report_data(tmp_path / "all.html")["cards"]) == 2
+    capsys.readouterr()
+    assert main(["report", str(path), "-o", str(tmp_path / "r.csv"), "--model", str(weights)]) == 2
+    assert "r.csv: the report is written as .html" in capsys.readouterr().err
+
+
+def _write_mz(tmp_path, common):
+    (tmp_path / "mz.txt").write_text("\n".join(map(repr, common.tolist())) + "\n")
+    return tmp_path / "mz.txt"
+
+
+def _has_spatialdata() -> bool:
+    import importlib.util
+
+    return importlib.util.find_spec("spatialdata") is not None

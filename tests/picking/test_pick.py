@@ -265,3 +265,25 @@ def test_file_source_records_ppm_and_carries_user_columns(weights, section, tmp_
     assert [r["formula"] for r in rows] == [table["formula"][i] for i in order]
     given = pick_peaks(path, k=2, candidates=common[:4], ppm=25, model=weights, backend="eager", progress=False)
     assert given.ppm == 25.0 and given.ppm_source == "given"
+
+
+def test_to_spatialdata_and_to_html_round_trip(weights, section, tmp_path):
+    from ionmorph.io.html_report import report_data
+
+    path, common = section
+    res = pick_peaks(path, k=3, candidates=common, model=weights, backend="eager", progress=False, score="classes")
+    data = report_data(res.to_html(tmp_path / "r.html"))
+    assert [c["mz"] for c in data["cards"]] == pytest.approx(res.mz.tolist(), abs=1e-6)
+    assert [c["picked"] for c in data["cards"]] == res.picked.tolist()
+    stack = pick_peaks(res.images(np.arange(4)), mz=res.mz[:4], model=weights, backend="eager", progress=False,
+                       score="classes", k=1)
+    assert dict(report_data(stack.to_html(tmp_path / "s.html"))["facts"])["source"] == "ion-image stack"
+    sd = pytest.importorskip("spatialdata")
+    back = sd.read_zarr(res.to_spatialdata(tmp_path / "p.zarr"))
+    order = res.ranking[res.picked[res.ranking]]
+    np.testing.assert_allclose(back.images["ion_images"].values, res.images(order))
+    table = back.tables["table"]
+    np.testing.assert_allclose(table.var["mz"], res.mz[order])
+    np.testing.assert_allclose(table.var["score"], res.score[order], rtol=1e-6)
+    xy = {tuple(map(int, p)) for p in open_msi(path).xy}
+    assert {tuple(map(int, p)) for p in table.obsm["spatial"]} == xy              # the imzML's own x / y

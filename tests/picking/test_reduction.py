@@ -62,7 +62,9 @@ def test_reduce_reads_an_imzml_file_and_exports_anndata(tmp_path):
     assert back.shape == (42, 4)
     np.testing.assert_allclose(back.var["mz"].to_numpy(), red.mz)
     r, c = back.obs["row"].to_numpy(), back.obs["col"].to_numpy()
-    np.testing.assert_array_equal(back.obsm["spatial"], np.stack([c, r], axis=1))
+    x, y = back.obs["x"].to_numpy(), back.obs["y"].to_numpy()
+    np.testing.assert_array_equal(x - c, red.origin[0]) and np.testing.assert_array_equal(y - r, red.origin[1])
+    np.testing.assert_array_equal(back.obsm["spatial"], np.stack([x, y], axis=1))   # imzML x / y (as SpatialData)
     np.testing.assert_allclose(back.X, red.cube[:, r, c].T)
     assert adata.uns["ionmorph"]["method"] == "intensity"
     from ionmorph.io.msi import open_msi

@@ -8,6 +8,7 @@ import numpy as np
 from huggingface_hub import ModelCard
 
 from card_testutil import assert_hub_valid_card
+from ionmorph.io.html_report import report_data
 from tumor3d.cli import main
 from tumor3d_testutil import MARKERS, write_toy_cohort
 
@@ -29,9 +30,12 @@ def test_train_predict_explain(tmp_path, capsys):
 
     slide = cohort.slides[0]
     rc = main(["predict", str(slide.imzml), "--mask", str(slide.mask), "--model", str(model),
-               "-o", str(tmp_path / "map.png")])
+               "-o", str(tmp_path / "map.png"), "--report", str(tmp_path / "slide.html")])
     assert rc == 0
     out = json.loads(capsys.readouterr().out)
+    report = report_data(out["report"])
+    assert len(report["cards"]) == 5 and report["heads"][0]["title"] == "P(tumour)"
+    assert "called tumour-bearing" in dict(report["facts"])["call"] and report["heads"][0]["range"][:2] == [0, 1]
     assert out["tumour"] is True and 0 < out["score"] <= 1 and "smoothed" in out["rule"]
     assert (tmp_path / "map.png").stat().st_size > 1000 and out["map"] == str(tmp_path / "map.npy")
     prob, ann = np.load(tmp_path / "map.npy"), np.load(slide.mask)
