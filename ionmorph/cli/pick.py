@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..labels import CLASSES, DEFAULT_INFORMATIVE
 from ..picking.pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES
 
@@ -30,12 +31,14 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
     from .batch import is_batch, run_cli
     from ..models.inference import check_device, resolve_backend
 
+    if getattr(args, "k", None) is not None and args.k < 1:
+        raise InputError(f"-k must be a positive number of peaks, got {args.k}")
     resolve_backend(args.backend, check_device(args.device))  # one-line errors before any reading
 
     if is_batch(args.file):
         return run_cli(args, picked_only, pick_options(args))
     args.file = args.file[0]
-    from ..fileio import check_output
+    from ..fileio import all_or_none, check_output
     from ..picking.pick import is_pick_table, pick_peaks
     from ..plotting import is_ionmorph_figure, save_figure
 
@@ -47,15 +50,18 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
         if extra:
             check_output(extra, inputs + [args.output], force=args.force)
     res = pick_peaks(args.file, progress=not args.quiet, **pick_options(args))
-    res.to_csv(args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force)
     which = "picked" if picked_only else "all"
-    if args.figure:
-        save_figure(res.plot(n=args.n_figure, which=which, shared_scale=args.shared_scale, cmap=args.cmap),
-                    args.figure, inputs=inputs, overwrite=args.force)
-    if args.images:
-        res.save_images(args.images, picked_only=picked_only, overwrite=args.force)
-    if args.imzml:
-        res.to_imzml(args.imzml, picked_only=picked_only, overwrite=args.force)
+    figure = (res.plot(n=args.n_figure, which=which, shared_scale=args.shared_scale, cmap=args.cmap)
+              if args.figure else None)              # drawn before any file is written
+    outputs = [args.output, args.figure, args.images, args.imzml, args.imzml and args.imzml.with_suffix(".ibd")]
+    with all_or_none(outputs):
+        res.to_csv(args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force)
+        if figure is not None:
+            save_figure(figure, args.figure, inputs=inputs, overwrite=args.force)
+        if args.images:
+            res.save_images(args.images, picked_only=picked_only, overwrite=args.force)
+        if args.imzml:
+            res.to_imzml(args.imzml, picked_only=picked_only, overwrite=args.force)
     if not args.quiet:
         counts = ", ".join(f"{c} {int((res.label == c).sum())}" for c in res.classes)
         print(f"{len(res)} candidates ({res.candidate_kind}) classified ({counts}); {int(res.picked.sum())} picked "

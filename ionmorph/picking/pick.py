@@ -423,9 +423,8 @@ def pick_peaks(
     -------
     PickResult
     """
-    from tqdm.auto import tqdm
-
     from ..models.inference import get_classifier
+    from ..progress import progress_bar
     from .ion_groups import group_ions, mass_pairs, thumbnails
     from ..labels import CLASSES
 
@@ -459,7 +458,7 @@ def pick_peaks(
     block = max(batch_size, (BLOCK_BYTES // (4 * h * w)) // batch_size * batch_size)
     proba = np.zeros((len(cand), len(net.classes)), dtype=np.float32)
     scores = np.zeros(len(cand), dtype=np.float32)
-    with tqdm(total=len(cand), disable=not progress, desc="classifying", unit="img") as bar:
+    with progress_bar(total=len(cand), disable=not progress, desc="classifying", unit="img") as bar:
         for start in range(0, len(cand), block):
             t = time.perf_counter()
             images = data[start:start + block] if is_array else data.ion_images(cand[start:start + block], ppm=ppm)
