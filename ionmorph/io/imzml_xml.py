@@ -207,6 +207,10 @@ class _Parser:
                 self.group[attrs.get("accession")] = attrs
         elif name == _GROUP:
             self.group = self.groups.setdefault(attrs.get("id"), {})
+        elif name == _SPECTRUM and not self.header_only:
+            raise MSIFormatError(self.path, f"a <spectrum id={attrs.get('id', '?')!r}> stands outside "
+                                            "<spectrumList>, before it; the spectra must all be inside the "
+                                            "list (the file was edited or written wrongly)")
         elif name == _SPECTRUM_LIST and not self.header_only:
             self.in_list = True
             self.list_at = self.p.CurrentByteIndex
