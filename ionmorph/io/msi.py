@@ -32,7 +32,7 @@ from typing import Iterator, NamedTuple, Sequence
 
 import numpy as np
 
-from ..errors import InputError, MSIFormatError
+from ..errors import InputError, MSIFormatError, warn_external
 from .imzml_files import IBD_HEADER_BYTES, check_imzml_path, choose_ibd, ibd_candidates, not_imzml_hint
 from .imzml_xml import parse_imzml
 
@@ -65,6 +65,9 @@ _FORMAT_FEW = 8
 
 #: Most bins :meth:`MSIData.mean_spectrum` builds from a ppm width (a float64 array of 128 MiB).
 MAX_BINS = 2**24
+
+#: Files whose contradictory cvParams were warned about already (once per file and process).
+_CONFLICTS_TOLD: set[tuple[str, tuple[str, ...]]] = set()
 
 _F32_MAX = float(np.finfo(np.float32).max)
 _NAN_POLICIES = ("raise", "zero")
@@ -258,6 +261,10 @@ def open_msi(path: str | os.PathLike, z: int | None = None, *, nan_policy: str =
         int_lengths=head.int_lengths[keep],
     )
     mode = _storage_mode(head.mode, layout.mz_offsets, layout.mz_lengths)
+    if head.conflicts and (str(Path(path).resolve()), head.conflicts) not in _CONFLICTS_TOLD:
+        _CONFLICTS_TOLD.add((str(Path(path).resolve()), head.conflicts))
+        warn_external(f"{path}: the XML gives {'; '.join(head.conflicts)}; the accession is trusted "
+                      "(the name is ignored)")
     return MSIData(path, ibd, xyz[keep, :2], layout, mode, mz_dtype, int_dtype,
                    spectrum_type=head.spectrum_type, z=int(z), nan_policy=nan_policy)
 

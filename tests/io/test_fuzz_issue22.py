@@ -71,3 +71,21 @@ def test_example_file_floats_declared_int32_refused(realdata, tmp_path, name):
     with pytest.raises(MSIFormatError, match="intensity arrays are declared 32-bit integer, but their bytes look "
                                              "like 32-bit floats"):
         open_msi(tmp_path / f"{name}.imzML")
+
+
+def test_m2aia_centroid_named_profile_warns_once(realdata):
+    import warnings
+
+    from ionmorph.io import msi
+
+    path = realdata / "m2aia-test" / "test.imzML"
+    msi._CONFLICTS_TOLD.clear()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        first = open_msi(path)
+        open_msi(path)
+    told = [str(w.message) for w in caught if "accession is trusted" in str(w.message)]
+    assert first.spectrum_type == "centroid"
+    assert told == [f'{path}: the XML gives MS:1000127 ("centroid") named "profile spectrum"; the accession is '
+                    "trusted (the name is ignored)"]
+    assert caught[0].filename == __file__                 # at the user's line, not inside ionmorph
