@@ -260,7 +260,8 @@ class PickResult:
         data = self._source
         info = read_acquisition_info(data.path)
         return write_reduced_imzml(path, self.images(order), self.mz[order], data.xy, data.coords,
-                                   polarity=info.polarity, inputs=[self.source], overwrite=overwrite)
+                                   polarity=info.polarity, pixel_size_um=info.pixel_size_um,
+                                   instrument=info.instrument, inputs=[self.source], overwrite=overwrite)
 
     def plot(self, n: int = 24, which: str = "picked", ncols: int | None = None, *,
              shared_scale: bool = False, cmap: str = "viridis"):
