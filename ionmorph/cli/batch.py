@@ -251,8 +251,8 @@ def pick_slides(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
     return rows
 
 
-#: Single-slide outputs of ``pick``/``classify`` that have no several-slide form.
-_SINGLE_SLIDE_OPTIONS = ("figure", "images", "imzml")
+#: Single-slide options of ``pick``/``classify`` (outputs, a region) that have no several-slide form.
+_SINGLE_SLIDE_OPTIONS = ("figure", "images", "imzml", "mask")
 
 
 def run_cli(args: Any, picked_only: bool, pick_kwargs: dict[str, Any]) -> int:
@@ -262,7 +262,7 @@ def run_cli(args: Any, picked_only: bool, pick_kwargs: dict[str, Any]) -> int:
 
     given = [f"--{name}" for name in _SINGLE_SLIDE_OPTIONS if getattr(args, name, None)]
     if given:
-        raise InputError(f"{', '.join(given)}: one slide's output only; leave it out with several slides")
+        raise InputError(f"{', '.join(given)}: one slide's option only; leave it out with several slides")
     rows = pick_slides(args.file, args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force,
                        workers=args.workers, scheduler=args.scheduler, progress=not args.quiet, **pick_kwargs)
     failed = [r for r in rows if r["status"] != "ok"]

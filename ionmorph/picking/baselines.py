@@ -227,3 +227,14 @@ def s3pl(images: np.ndarray, mask: np.ndarray | None = None, *, patch: int = 3, 
             votes += torch.bincount(att.topk(k, dim=1).indices.ravel(), minlength=n_ch).double()
             total += att.double().sum(dim=0)
     return (votes + total / pixels.size * (1 - 1e-9)).numpy()
+
+
+#: The classic scorers ``pick_peaks(score=NAME)`` and ``ionmorph pick --score NAME`` accept besides the
+#: model's scores: name -> ``scorer(images, mask)`` on the raw ion images (spectrum_snr needs the mean
+#: spectrum and s3pl a training run, so they stay Python-only).
+BASELINE_SCORES = {
+    "morans_i": morans_i,
+    "spatial_chaos": spatial_chaos,
+    "mean_intensity": mean_intensity,
+    "random": random_scores,
+}

@@ -8,6 +8,7 @@ import os
 import socket
 import warnings
 
+import numpy as np
 import pytest
 import torch
 
@@ -207,3 +208,66 @@ def test_finished_progress_line_drawn_once():
     lines = [x for x in out.getvalue().replace("\r", "\n").split("\n") if "100%" in x]
     assert len(lines) == 1, out.getvalue()
     assert bar.n == 10
+
+
+def test_pick_an_npz_cube(setup, tmp_path, capsys):
+    """``ionmorph pick CUBE.npz --mz-key --images-key``: every channel is a candidate, classified as an
+    image stack; imzML-only options are refused up front."""
+    import csv
+
+    d, weights, _ = setup
+    rng = np.random.default_rng(1)
+    cube = rng.poisson(2.0, (12, 14, 6)).astype(np.uint8)
+    np.savez(tmp_path / "cube.npz", counts=cube, masses=np.arange(10.0, 16.0))
+    rc = main(["pick", str(tmp_path / "cube.npz"), "--mz-key", "masses", "--images-key", "counts", "-k", "2",
+               "-o", str(tmp_path / "p.csv"), "--model", str(weights), "--backend", "eager", "--score", "classes"])
+    out = capsys.readouterr()
+    assert rc == 0, out.err
+    assert "6 candidates (image stack) classified" in out.out and "the cube's own channels" in out.out
+    rows = list(csv.DictReader((tmp_path / "p.csv").open()))
+    assert len(rows) == 2 and {float(r["mz"]) for r in rows} <= set(np.arange(10.0, 16.0))
+    rc = main(["pick", str(tmp_path / "cube.npz"), "-o", str(tmp_path / "q.csv"), "--model", str(weights),
+               "--imzml", str(tmp_path / "q.imzML")])
+    assert rc == 2 and "--imzml needs an imzML file" in capsys.readouterr().err
+    rc = main(["pick", str(tmp_path / "cube.npz"), "--mz-key", "mz", "-o", str(tmp_path / "q.csv"),
+               "--model", str(weights)])
+    assert rc == 2 and "no array 'mz' (the m/z values); it has counts, masses" in capsys.readouterr().err
+
+
+def test_pick_mask_restricts_to_the_region(setup, tmp_path, capsys, monkeypatch):
+    """``--mask REGION.npy`` reaches pick_peaks as the region; a wrong shape is one line naming the file."""
+    import ionmorph.picking.pick as pick
+    from ionmorph.io.msi import open_msi
+
+    d, weights, path = setup
+    shape = open_msi(path).shape
+    region = np.zeros(shape, bool)
+    region[2:8, 3:9] = True
+    np.save(tmp_path / "roi.npy", region)
+    seen = {}
+    real = pick.pick_peaks
+
+    def spy(source, **kw):
+        seen["mask"] = kw.get("mask")
+        return real(source, **kw)
+
+    monkeypatch.setattr(pick, "pick_peaks", spy)
+    rc = main(["pick", str(path), "-k", "2", "-o", str(tmp_path / "p.csv"), "--mask", str(tmp_path / "roi.npy"),
+               "--model", str(weights), "--backend", "eager", "--score", "classes", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    np.testing.assert_array_equal(seen["mask"], region)
+    np.save(tmp_path / "bad.npy", np.ones((3, 3)))
+    rc = main(["pick", str(path), "-k", "2", "-o", str(tmp_path / "q.csv"), "--mask", str(tmp_path / "bad.npy"),
+               "--model", str(weights)])
+    assert rc == 2 and "bad.npy: the region is 3 x 3" in capsys.readouterr().err
+
+
+def test_baseline_score_from_the_command_line(setup, tmp_path, capsys):
+    import csv
+
+    d, weights, path = setup
+    rc = main(["pick", str(path), "-k", "3", "-o", str(tmp_path / "m.csv"), "--score", "morans_i",
+               "--model", str(weights), "--backend", "eager", "-q"])
+    assert rc == 0, capsys.readouterr().err
+    rows = list(csv.DictReader((tmp_path / "m.csv").open()))
+    assert len(rows) <= 3 and rows[0]["score_from"].startswith("morans_i of the raw ion image")
