@@ -82,9 +82,11 @@ def check_output(path: PathLike, inputs: Iterable[PathLike | None] = (), *, forc
     ------
     OutputError
         One line naming the file: an input, a folder holding an input, a folder where a file is
-        expected, or an existing file that is not the writer's own output (and ``force`` is False).
+        expected, a folder that cannot be written (:func:`check_writable`), or an existing file
+        that is not the writer's own output (and ``force`` is False).
     """
     path = Path(path)
+    check_writable(path)
     for f in input_files(inputs):
         if f.exists() and _same_file(path, f):
             raise OutputError(f"{path}: is the input file {f}; choose another output path")
@@ -99,6 +101,27 @@ def check_output(path: PathLike, inputs: Iterable[PathLike | None] = (), *, forc
     if not force and not (owned is not None and owned(path)):
         raise OutputError(f"{path}: already exists and is not an ionmorph output of this kind; "
                           "pass --force (overwrite=True in Python) to replace it")
+    return path
+
+
+def check_writable(path: PathLike) -> Path:
+    """Check that ``path`` can be created or replaced: the folder that will hold it (or the nearest
+    existing folder above it, which the writer will create the rest under) is a folder this user may
+    write into.
+
+    Raises
+    ------
+    OutputError
+        One line naming ``path`` and the folder: not a folder, or no write permission there.
+    """
+    path = Path(path)
+    parent = Path(os.path.abspath(path)).parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise OutputError(f"{path}: cannot be created, {parent} is not a folder")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise OutputError(f"{path}: no permission to write in the folder {parent}")
     return path
 
 
@@ -174,6 +197,25 @@ def atomic_dir(path: PathLike) -> Iterator[Path]:
             os.replace(tmp, path)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def all_or_none(paths: Iterable[PathLike | None]) -> Iterator[None]:
+    """Write several outputs as one: if the block fails, the outputs it created are removed again.
+
+    Each output still appears atomically (:func:`atomic_path`); an output that existed before the
+    block and was replaced stays replaced (its old content is gone). Check every path with
+    :func:`check_output` before the work, so that a failure here is rare (disk full, a race).
+    """
+    paths = [Path(p) for p in paths if p is not None]
+    existed = {p for p in paths if p.exists() or p.is_symlink()}
+    try:
+        yield
+    except BaseException:
+        for p in paths:
+            if p not in existed and p.is_file():
+                p.unlink()
+        raise
 
 
 def user_cache_dir(*parts: str) -> Path:

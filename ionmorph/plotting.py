@@ -108,10 +108,26 @@ def ion_image_grid(images: np.ndarray, titles: Sequence[str] | None = None, mask
             ax.set_title(str(titles[k]), fontsize=8)
     label = "intensity / shared hotspot clip" if shared_scale else "intensity / panel's hotspot clip"
     fig.colorbar(shown_image, ax=axes.tolist(), shrink=0.8, label=label)
-    fig.supxlabel(SCALE_NOTES[bool(shared_scale)] + "; grey: not measured", fontsize=7)
+    width = fig.get_figwidth()
+    fig.supxlabel(wrap_to_width(SCALE_NOTES[bool(shared_scale)] + "; grey: not measured", width, 7), fontsize=7)
     if suptitle:
-        fig.suptitle(suptitle)
+        fig.suptitle(wrap_to_width(suptitle, width, 12), fontsize=12)
     return fig
+
+
+def wrap_to_width(text: str, width_in: float, fontsize: float) -> str:
+    """``text`` broken into lines that fit a figure ``width_in`` inches wide at ``fontsize`` points
+    (an average character is taken as 0.6 em wide, with a small margin); existing line breaks are kept.
+
+    >>> wrap_to_width("a b c", 10, 10)
+    'a b c'
+    >>> wrap_to_width("aaaa bbbb", 0.5, 10)
+    'aaaa\nbbbb'
+    """
+    import textwrap
+
+    chars = max(10, int(0.92 * width_in * 72 / (0.6 * fontsize)))
+    return "\n".join(textwrap.fill(line, chars, break_on_hyphens=False) or line for line in text.split("\n"))
 
 
 #: Metadata key per format under which saved figures carry :data:`FIGURE_MARK` (so a rerun may replace them).

@@ -1,6 +1,6 @@
 """The package layout stays true: imports run down the wings, never up.
 
-Order (low to high): the shared base (``errors``, ``lazy``, ``labels``, ``fileio``) < ``io`` <
+Order (low to high): the shared base (``errors``, ``lazy``, ``labels``, ``fileio``, ``progress``) < ``io`` <
 ``models`` < the shared figures and simulator (``plotting``, ``synth``: they write imzML with ``io``
 and scale ion images with ``models.preprocessing``) < ``picking`` < ``evaluation`` < ``training`` <
 ``cli`` < the package root (``__init__``, ``__main__`` and the moved-module shims). A module may
@@ -21,7 +21,7 @@ import pytest
 PACKAGE = Path(__file__).resolve().parents[1] / "ionmorph"
 
 WINGS = ("io", "models", "picking", "evaluation", "training", "cli")
-RANK = {"errors": 0, "lazy": 0, "labels": 0, "fileio": 0,
+RANK = {"errors": 0, "lazy": 0, "labels": 0, "fileio": 0, "progress": 0,
         "io": 1, "models": 2, "plotting": 2.5, "synth": 2.5,
         "picking": 3, "evaluation": 4, "training": 5, "cli": 6,
         "": 7, "__main__": 7, "msi": 7, "hub": 7, "metrics": 7, "baselines": 7}

@@ -102,6 +102,8 @@ def probability_figure(prob: np.ndarray, annotation: np.ndarray | None = None, t
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
+    from ionmorph.plotting import wrap_to_width
+
     n = 1 if annotation is None else 2
     fig, axes = plt.subplots(1, n, figsize=(3.6 * n, 3.4), squeeze=False)
     im = axes[0, 0].imshow(np.ma.masked_invalid(prob), cmap="magma", vmin=0, vmax=1)
@@ -115,7 +117,8 @@ def probability_figure(prob: np.ndarray, annotation: np.ndarray | None = None, t
         ax.set_xticks([])
         ax.set_yticks([])
     text = "\n".join(t for t in (title, call_text(*call) if call is not None else "") if t)
-    fig.suptitle(text, fontsize=8 if call is not None else None)
+    size = 8 if call is not None else 12
+    fig.suptitle(wrap_to_width(text, fig.get_figwidth(), size), fontsize=size)
     fig.tight_layout()
     return fig
 

@@ -6,8 +6,11 @@ sub-command(s) and sets ``func`` (called with the parsed arguments, returning an
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import sys
+import warnings
+from typing import Iterator
 
 from ..errors import IonMorphError
 
@@ -38,14 +41,37 @@ def build_parser(modules: tuple[str, ...] = COMMAND_MODULES, prog: str = "ionmor
     return parser
 
 
+@contextlib.contextmanager
+def one_line_warnings(prog: str) -> Iterator[None]:
+    """Print each warning of the block as one line, ``PROG: warning: MESSAGE`` (no Python source line)."""
+
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = " ".join(str(message).split())
+        print(f"{prog}: warning: {text}", file=file or sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
+
+
+def error_line(exc: BaseException) -> str:
+    """The one line that reports ``exc``: its message; for an operating-system error without one of
+    ionmorph's messages, the file and the reason (``PATH: Permission denied``)."""
+    if isinstance(exc, OSError) and not isinstance(exc, IonMorphError) and exc.strerror:
+        name = exc.filename if exc.filename is not None else ""
+        return f"{name}: {exc.strerror}" if name != "" else exc.strerror
+    return str(exc)
+
+
 def run(argv: list[str] | None, modules: tuple[str, ...], prog: str, description: str | None = None) -> int:
-    """Parse ``argv`` and run the chosen sub-command; ionmorph errors print one clear line."""
+    """Parse ``argv`` and run the chosen sub-command; errors print one clear line, warnings one line each."""
     args = build_parser(modules, prog, description).parse_args(argv)
-    try:
-        return int(args.func(args) or 0)
-    except (IonMorphError, FileNotFoundError, FileExistsError) as exc:
-        print(f"{prog}: error: {exc}", file=sys.stderr)
-        return 2
+    with one_line_warnings(prog):
+        try:
+            return int(args.func(args) or 0)
+        except (IonMorphError, OSError) as exc:
+            print(f"{prog}: error: {error_line(exc)}", file=sys.stderr)
+            return 2
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Sequence
 
 from ..errors import InputError, IonMorphError, OutputError
-from ..fileio import atomic_write_text, check_output, csv_columns
+from ..fileio import all_or_none, atomic_write_text, check_output, csv_columns
 
 #: Name of the per-slide summary table in the output folder.
 SUMMARY_FILE = "summary.csv"
@@ -166,7 +166,11 @@ def _map_dask(func: Callable, slides: Sequence[Path], pick_kwargs: dict[str, Any
     except ImportError:
         raise ImportError("a Dask scheduler needs dask.distributed: pip install 'ionmorph[dask]'") from None
     own = not isinstance(scheduler, Client)
-    client = Client(scheduler) if own else scheduler
+    try:
+        client = Client(scheduler) if own else scheduler
+    except (OSError, TimeoutError) as exc:
+        reason = " ".join(str(exc).split()) or type(exc).__name__
+        raise InputError(f"{scheduler}: no Dask scheduler answers at this address ({reason})") from None
     try:
         futures = client.map(func, [str(s) for s in slides], pick_kwargs=pick_kwargs, pure=False)
         for _ in as_completed(futures):
@@ -217,9 +221,8 @@ def pick_slides(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
     list of dict
         The summary rows (:data:`SUMMARY_COLUMNS`), in slide order.
     """
-    from tqdm.auto import tqdm
-
     from ..picking.pick import is_pick_table
+    from ..progress import progress_bar
 
     slides = expand_slides(inputs)
     out_dir = Path(out_dir)
@@ -230,25 +233,26 @@ def pick_slides(inputs: Iterable[str | os.PathLike], out_dir: str | os.PathLike,
     for o in outputs:
         check_output(o, slides, force=overwrite, owned=is_pick_table)
     summary_path = check_output(out_dir / SUMMARY_FILE, slides, force=overwrite, owned=is_summary_table)
-    out_dir.mkdir(parents=True, exist_ok=True)
     kwargs = {**pick_kwargs, "progress": False}
-    with tqdm(total=len(slides), disable=not progress, desc="slides", unit="slide") as bar:
+    with progress_bar(total=len(slides), disable=not progress, desc="slides", unit="slide") as bar:
         results = map_slides(pick_slide, slides, kwargs, workers, scheduler, on_done=lambda: bar.update(1))
-    rows = []
-    for slide, output, (result, seconds) in zip(slides, outputs, results):
-        if not isinstance(result, str):
-            result.to_csv(output, picked_only=picked_only, sort=sort, overwrite=overwrite)
-        rows.append(_summary_row(slide, output, result, seconds))
+    rows = [_summary_row(slide, output, result, seconds)
+            for slide, output, (result, seconds) in zip(slides, outputs, results)]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=SUMMARY_COLUMNS, lineterminator="\n")
     writer.writeheader()
     writer.writerows(rows)
-    atomic_write_text(summary_path, buf.getvalue())
+    with all_or_none([*outputs, summary_path]):
+        out_dir.mkdir(parents=True, exist_ok=True)     # after the work: a failed run leaves no empty folder
+        for output, (result, _) in zip(outputs, results):
+            if not isinstance(result, str):
+                result.to_csv(output, picked_only=picked_only, sort=sort, overwrite=overwrite)
+        atomic_write_text(summary_path, buf.getvalue())
     return rows
 
 
-#: Single-slide outputs of ``pick``/``classify`` that have no several-slide form.
-_SINGLE_SLIDE_OPTIONS = ("figure", "images", "imzml")
+#: Single-slide options of ``pick``/``classify`` (outputs, a region) that have no several-slide form.
+_SINGLE_SLIDE_OPTIONS = ("figure", "images", "imzml", "mask")
 
 
 def run_cli(args: Any, picked_only: bool, pick_kwargs: dict[str, Any]) -> int:
@@ -258,7 +262,7 @@ def run_cli(args: Any, picked_only: bool, pick_kwargs: dict[str, Any]) -> int:
 
     given = [f"--{name}" for name in _SINGLE_SLIDE_OPTIONS if getattr(args, name, None)]
     if given:
-        raise InputError(f"{', '.join(given)}: one slide's output only; leave it out with several slides")
+        raise InputError(f"{', '.join(given)}: one slide's option only; leave it out with several slides")
     rows = pick_slides(args.file, args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force,
                        workers=args.workers, scheduler=args.scheduler, progress=not args.quiet, **pick_kwargs)
     failed = [r for r in rows if r["status"] != "ok"]

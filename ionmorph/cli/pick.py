@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..errors import InputError
 from ..labels import CLASSES, DEFAULT_INFORMATIVE
+from ..picking.baselines import BASELINE_SCORES
 from ..picking.pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES
 
 
@@ -31,20 +33,28 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
     from .batch import is_batch, run_cli
     from ..models.inference import check_device, resolve_backend
 
+    if getattr(args, "k", None) is not None and args.k < 1:
+        raise InputError(f"-k must be a positive number of peaks, got {args.k}")
     resolve_backend(args.backend, check_device(args.device))  # one-line errors before any reading
 
     if is_batch(args.file):
         if args.report or args.spatialdata:
-            from ..errors import InputError
-
             raise InputError("--report and --spatialdata take one slide; run pick on each file for its report")
         return run_cli(args, picked_only, pick_options(args))
     args.file = args.file[0]
-    from ..fileio import check_output
+    from ..fileio import all_or_none, check_output
+    from ..io.cube import is_cube_file, read_cube, read_region
+    from ..io.msi import open_msi
     from ..picking.pick import is_pick_table, pick_peaks
     from ..plotting import is_ionmorph_figure, save_figure
 
-    inputs = [args.file, args.candidates]
+    source, array_options = args.file, {}
+    if is_cube_file(args.file):
+        for flag, given in (("--candidates", args.candidates), ("--imzml", args.imzml)):
+            if given:
+                raise InputError(f"{args.file}: {flag} needs an imzML file; an ion-image cube has its channels "
+                                 "and no imzML pixel coordinates")
+    inputs = [args.file, args.candidates, args.mask]
     check_output(args.output, inputs, force=args.force, owned=is_pick_table)
     if args.figure:
         check_output(args.figure, inputs + [args.output], force=args.force, owned=is_ionmorph_figure)
@@ -52,22 +62,37 @@ def _run(args: argparse.Namespace, picked_only: bool) -> int:
         if extra:
             check_output(extra, inputs + [args.output], force=args.force)
     _check_report_outputs(args, inputs + [args.output])
-    res = pick_peaks(args.file, progress=not args.quiet, **pick_options(args))
-    res.to_csv(args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force)
+    if is_cube_file(args.file):                      # read after the outputs are checked
+        cube = read_cube(args.file, mz_key=args.mz_key, images_key=args.images_key, mask_key=args.mask_key)
+        source, array_options = cube.images, {"mz": cube.mz, "mask": cube.mask}
+    if args.mask:
+        if is_cube_file(args.file):
+            region = read_region(args.mask, cube.images.shape[1:])
+            array_options["mask"] = region if cube.mask is None else region & cube.mask
+        else:
+            source = open_msi(args.file)
+            array_options["mask"] = read_region(args.mask, source.shape)
+    res = pick_peaks(source, progress=not args.quiet, **pick_options(args), **array_options)
     which = "picked" if picked_only else "all"
-    if args.figure:
-        save_figure(res.plot(n=args.n_figure, which=which, shared_scale=args.shared_scale, cmap=args.cmap),
-                    args.figure, inputs=inputs, overwrite=args.force)
-    if args.images:
-        res.save_images(args.images, picked_only=picked_only, overwrite=args.force)
-    if args.imzml:
-        res.to_imzml(args.imzml, picked_only=picked_only, overwrite=args.force)
-    _write_report_outputs(args, res, picked_only)
+    figure = (res.plot(n=args.n_figure, which=which, shared_scale=args.shared_scale, cmap=args.cmap)
+              if args.figure else None)              # drawn before any file is written
+    outputs = [args.output, args.figure, args.images, args.imzml, args.imzml and args.imzml.with_suffix(".ibd"),
+               args.report]
+    with all_or_none(outputs):
+        res.to_csv(args.output, picked_only=picked_only, sort=args.sort, overwrite=args.force)
+        if figure is not None:
+            save_figure(figure, args.figure, inputs=inputs, overwrite=args.force)
+        if args.images:
+            res.save_images(args.images, picked_only=picked_only, overwrite=args.force)
+        if args.imzml:
+            res.to_imzml(args.imzml, picked_only=picked_only, overwrite=args.force)
+        _write_report_outputs(args, res, picked_only)
     if not args.quiet:
         counts = ", ".join(f"{c} {int((res.label == c).sum())}" for c in res.classes)
+        windows = ("the cube's own channels" if res.source is None
+                   else f"ion windows of +/- {res.ppm:g} ppm ({res.ppm_source})")
         print(f"{len(res)} candidates ({res.candidate_kind}) classified ({counts}); {int(res.picked.sum())} picked "
-              f"with ion windows of +/- {res.ppm:g} ppm ({res.ppm_source}) in {res.timings['total']:.1f} s "
-              f"-> {args.output}")
+              f"with {windows} in {res.timings['total']:.1f} s -> {args.output}")
     return 0
 
 
@@ -114,11 +139,23 @@ def _report(args: argparse.Namespace) -> int:
 
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("file", type=Path, nargs="+",
-                   help="the .imzML file (with its .ibd beside it); or several files, folders or glob patterns, "
-                        "then -o is a folder that gets one CSV per slide and summary.csv")
+                   help="the .imzML file (with its .ibd beside it), or an ion-image cube .npz (see --mz-key); or "
+                        "several imzML files, folders or glob patterns, then -o is a folder that gets one CSV per "
+                        "slide and summary.csv")
+    p.add_argument("--mz-key", default="mz", metavar="NAME",
+                   help="an .npz cube: name of its m/z array (default mz)")
+    p.add_argument("--images-key", metavar="NAME",
+                   help="an .npz cube: name of its intensities, (n, H, W) or (H, W, n) (default: its only 3-D array)")
+    p.add_argument("--mask-key", metavar="NAME",
+                   help="an .npz cube: name of a 2-D array of measured pixels (default: every pixel measured)")
     p.add_argument("-o", "--output", type=Path, required=True,
-                   help="CSV to write: m/z (6 decimals), class probabilities, score, label, picked, rank, "
-                        "group, isotope_of and your --candidates columns")
+                   help="CSV to write (pick: the picked rows; classify: every candidate; the same columns as "
+                        "PickResult.to_csv): m/z (6 decimals), class probabilities, score, score_from, label, "
+                        "picked, rank (within the picks), score_rank, group, isotope_of and your --candidates "
+                        "columns")
+    p.add_argument("--mask", type=Path, metavar="REGION",
+                   help="classify only this region of interest: a .npy array or .png image of the raster's size "
+                        "(H x W as 'ionmorph info' shows it), non-zero = inside")
     p.add_argument("--sort", default="mz", choices=CSV_SORTS,
                    help="row order of the CSV: ascending m/z (default) or rank (best score first)")
     p.add_argument("--figure", type=Path, help="also write an ion-image grid (.png, .pdf, .svg)")
@@ -165,10 +202,11 @@ def _model_options(p: argparse.ArgumentParser) -> None:
                         "ions rank low")
     p.add_argument("--keep-isotopes", action="store_true",
                    help="let isotopes and adducts of one ion be picked separately (default: one pick per ion)")
-    p.add_argument("--score", default=DEFAULT_SCORE, choices=SCORES,
+    p.add_argument("--score", default=DEFAULT_SCORE, choices=SCORES + tuple(BASELINE_SCORES),
                    help="informative score: the class sum averaged over the whole image and four corner crops "
                         "(views) or of the whole image alone (classes; five times faster), or either weighted by "
-                        f"the image's native-resolution spatial coherence (views_clarity, clarity); default {DEFAULT_SCORE}")
+                        f"the image's native-resolution spatial coherence (views_clarity, clarity); default {DEFAULT_SCORE}; "
+                        "or a classic baseline to compare with (" + ", ".join(BASELINE_SCORES) + "; needs -k)")
     p.add_argument("--redundancy", type=float, metavar="R",
                    help="skip a candidate whose ion image correlates at least R (0-1] with one already picked "
                         "(default: keep near-identical images)")

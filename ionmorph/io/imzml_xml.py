@@ -109,6 +109,9 @@ class ImzMLHeader(NamedTuple):
         "profile", "centroid" or None.
     uuid : str or None
         The declared universally unique identifier, as the file writes it.
+    conflicts : tuple of str
+        cvParams of the header and first spectrum whose accession and name mean different things
+        (``'MS:1000127' ("centroid") named "profile spectrum"``); the accession is what counts.
     """
 
     xyz: np.ndarray
@@ -121,6 +124,7 @@ class ImzMLHeader(NamedTuple):
     mode: str | None
     spectrum_type: str | None
     uuid: str | None
+    conflicts: tuple[str, ...] = ()
 
 
 def _meanings(params: dict) -> set[str]:
@@ -134,6 +138,18 @@ def _meanings(params: dict) -> set[str]:
         if "compression" in name and _BY_KEY.get(name) != "no compression":
             found.add("compressed")
     return found
+
+
+def meaning_conflicts(params: dict) -> list[str]:
+    """The cvParams of a {accession: attrs} collection whose accession and name have different
+    known meanings, each described in words (:attr:`ImzMLHeader.conflicts`)."""
+    out = []
+    for acc, attrs in params.items():
+        name = attrs.get("name") or ""
+        by_acc, by_name = _BY_KEY.get(acc), _BY_KEY.get(name)
+        if by_acc and by_name and by_acc != by_name:
+            out.append(f'{acc} ("{by_acc}") named "{name}"')
+    return out
 
 
 class _HeaderDone(Exception):
@@ -207,6 +223,10 @@ class _Parser:
                 self.group[attrs.get("accession")] = attrs
         elif name == _GROUP:
             self.group = self.groups.setdefault(attrs.get("id"), {})
+        elif name == _SPECTRUM and not self.header_only:
+            raise MSIFormatError(self.path, f"a <spectrum id={attrs.get('id', '?')!r}> stands outside "
+                                            "<spectrumList>, before it; the spectra must all be inside the "
+                                            "list (the file was edited or written wrongly)")
         elif name == _SPECTRUM_LIST and not self.header_only:
             self.in_list = True
             self.list_at = self.p.CurrentByteIndex
@@ -540,9 +560,11 @@ class _Parser:
                             *(_meanings(g) for g in self.groups.values()))
         spectrum_type = next((t for t in ("profile", "centroid") if t in typed), None)
         uuid = next((a.get("value") for a in self.file_params.values() if "uuid" in _meanings({"": a})), None)
+        conflicts = sorted(set().union(*(meaning_conflicts(p) for p in (self.file_params, self.first_params,
+                                                                         *self.groups.values()))))
         return ImzMLHeader(table[:, :3], *table[:, 3:].T,
                            self.formats.get("mz", (None, 0))[0], self.formats.get("intensity", (None, 0))[0],
-                           mode, spectrum_type, uuid)
+                           mode, spectrum_type, uuid, tuple(conflicts))
 
 
 def _value(arr: dict, acc: str):

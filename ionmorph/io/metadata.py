@@ -14,6 +14,8 @@ from .imzml_xml import header_params
 #: Accessions read: pixel size x / y (IMS), positive / negative scan (MS).
 _PIXEL_X, _PIXEL_Y = "IMS:1000046", "IMS:1000047"
 _POLARITY = {"MS:1000130": "positive", "MS:1000129": "negative"}
+#: The generic "instrument model" term: its value names the instrument (a model without its own term).
+_INSTRUMENT_MODEL = "MS:1000031"
 #: cvParams inside an instrumentConfiguration that do not name the instrument.
 _NOT_INSTRUMENT = {"instrument serial number", "customization"}
 
@@ -63,6 +65,6 @@ def read_acquisition_info(path: str | os.PathLike) -> AcquisitionInfo:
         elif acc in _POLARITY and polarity is None:
             polarity = _POLARITY[acc]
         elif instrument is None and parent == "instrumentConfiguration" and name and name not in _NOT_INSTRUMENT:
-            instrument = name
+            instrument = (attrs.get("value") or None) if acc == _INSTRUMENT_MODEL else name
     pixel = (size[_PIXEL_X], size.get(_PIXEL_Y, size[_PIXEL_X])) if _PIXEL_X in size else None
     return AcquisitionInfo(pixel, polarity, instrument)

@@ -23,7 +23,7 @@ from typing import NamedTuple, Sequence, TypeVar
 
 import numpy as np
 
-from ..errors import InputError, MSIFormatError
+from ..errors import InputError, MSIFormatError, warn_external
 from .imzml_files import IBD_HEADER_BYTES, check_imzml_path, choose_ibd, ibd_candidates, not_imzml_hint
 from .imzml_xml import parse_imzml
 
@@ -37,6 +37,11 @@ MIN_RASTER_LIMIT = 2**16
 
 #: Values read from the first spectra to check that the declared number format fits the bytes.
 _FORMAT_SAMPLE = 4096
+#: Below this many non-zero sampled values, all (not 90 %) must look like another number format.
+_FORMAT_FEW = 8
+
+#: Files whose contradictory cvParams were warned about already (once per file and process).
+_CONFLICTS_TOLD: set[tuple[str, tuple[str, ...]]] = set()
 _NAN_POLICIES = ("raise", "zero")
 
 _Self = TypeVar("_Self", bound="MSILayout")
@@ -45,21 +50,29 @@ _Self = TypeVar("_Self", bound="MSILayout")
 def _misdeclared(values: np.ndarray) -> str | None:
     """The number format the bytes of ``values`` look like instead of their own dtype, or None.
 
-    Integers whose bit patterns are, for at least 90 % of the non-zero values, floats of plausible
-    magnitude (1e-6 to 1e15) are floats declared as integers (a float32 1.0 reads as the int32
-    1065353216); floats that are mostly subnormal are integers declared as floats.
+    Integers whose bit patterns are, for at least 90 % of the non-zero values, normal (not
+    subnormal) finite floats up to 1e15, at least one in ten of them of everyday magnitude (1e-6
+    or more), are floats declared as integers (a float32 1.0 reads as the int32 1065353216; true
+    counts below 2**23 read as subnormal floats). The everyday share is low because spectra hold
+    many near-zero floats (1e-38 in the official example files). Floats that are mostly subnormal
+    are integers declared as floats. With fewer than :data:`_FORMAT_FEW` non-zero values (a tiny
+    file) every one of them must look so.
     """
     nz = values[values != 0]
-    if len(nz) < 8:
+    if not len(nz):
         return None
+    share = 0.9 if len(nz) >= _FORMAT_FEW else 1.0
     bits = 8 * values.dtype.itemsize
     if values.dtype.kind == "i":
         as_float = nz.view(f"<f{values.dtype.itemsize}")
         with np.errstate(invalid="ignore", over="ignore"):
-            plausible = np.isfinite(as_float) & (np.abs(as_float) >= 1e-6) & (np.abs(as_float) <= 1e15)
-        if plausible.mean() >= 0.9:
-            return f"{bits}-bit floats (e.g. {nz[0]} is {as_float[0]:.6g} as a float)"
-    elif (np.abs(nz) < np.finfo(values.dtype).tiny).mean() >= 0.9:
+            size = np.abs(as_float)
+            plausible = np.isfinite(as_float) & (size >= np.finfo(as_float.dtype).tiny) & (size <= 1e15)
+            everyday = plausible & (size >= 1e-6)
+        if plausible.mean() >= share and everyday.mean() >= min(share, 0.1):
+            i = int(np.argmax(everyday))
+            return f"{bits}-bit floats (e.g. {nz[i]} is {as_float[i]:.6g} as a float)"
+    elif (np.abs(nz) < np.finfo(values.dtype).tiny).mean() >= share:
         return f"{bits}-bit integers (e.g. {nz[0]:.3g} is {nz[:1].view(f'<i{values.dtype.itemsize}')[0]} as an integer)"
     return None
 
@@ -154,6 +167,10 @@ class MSILayout:
             int_lengths=head.int_lengths[keep],
         )
         mode = _storage_mode(head.mode, layout.mz_offsets, layout.mz_lengths)
+        if head.conflicts and (str(Path(path).resolve()), head.conflicts) not in _CONFLICTS_TOLD:
+            _CONFLICTS_TOLD.add((str(Path(path).resolve()), head.conflicts))
+            warn_external(f"{path}: the XML gives {'; '.join(head.conflicts)}; the accession is trusted "
+                          "(the name is ignored)")
         return cls(path, ibd, xyz[keep, :2], layout, mode, mz_dtype, int_dtype,
                    spectrum_type=head.spectrum_type, z=int(z), nan_policy=nan_policy)
 

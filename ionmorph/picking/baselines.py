@@ -435,3 +435,17 @@ def connected_area(images: np.ndarray, mask: np.ndarray | None = None, *, connec
         np.maximum.at(largest, slice_of, sizes)
         scores[start:start + len(sig)] = largest / n_measured
     return scores
+
+
+#: The classic scorers ``pick_peaks(score=NAME)`` and ``ionmorph pick --score NAME`` accept besides the
+#: model's scores: name -> ``scorer(images, mask)`` on the raw ion images (spectrum_snr needs the mean
+#: spectrum and s3pl a training run, so they stay Python-only).
+BASELINE_SCORES = {
+    "morans_i": morans_i,
+    "spatial_chaos": spatial_chaos,
+    "mean_intensity": mean_intensity,
+    "random": random_scores,
+    "sputnik_reference": sputnik_reference,
+    "sputnik_csr": sputnik_csr,
+    "connected_area": connected_area,
+}

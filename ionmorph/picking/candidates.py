@@ -22,9 +22,10 @@ Detection (:func:`detect_peaks`) works on any mean spectrum, profile or centroid
 
 What :func:`candidate_mz` searches, by how the file stores its spectra:
 
-- **peak lists** (a continuous axis of at most :data:`PEAK_LIST_MAX_CHANNELS` unevenly spaced
-  channels, :func:`is_peak_list`, e.g. a file exported after peak picking): every channel holding
-  signal is a candidate, no detection (capped at ``max_peaks`` by mean intensity);
+- **peak lists** (a continuous axis of at most :data:`PEAK_LIST_MAX_CHANNELS` channels, unevenly
+  spaced or on a unit-mass grid, :func:`is_peak_list`, e.g. a file exported after peak picking or
+  ToF-SIMS unit-mass channels): every channel holding signal is a candidate, no detection (capped
+  at ``max_peaks`` by mean intensity);
 - **continuous** files: the mean spectrum on the shared axis;
 - **processed profile** files: when every spectrum has as many points as the first one and spans
   the same m/z range, the mean spectrum is binned on the first spectrum's own points, so a recording
@@ -39,15 +40,16 @@ What :func:`candidate_mz` searches, by how the file stores its spectra:
 """
 from __future__ import annotations
 
+import contextlib
 import csv
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Iterator, Sequence
 
 import numpy as np
 
-from ..errors import InputError, warn_external
+from ..errors import InputError, MSIFormatError, warn_external
 
 #: MAD to standard deviation for normally distributed noise.
 _MAD_TO_SD = 1.4826
@@ -222,10 +224,27 @@ PEAK_LIST_MAX_CHANNELS = 10_000
 PEAK_LIST_IRREGULARITY = 0.5
 
 
+def is_unit_grid(axis: np.ndarray) -> bool:
+    """Whether an m/z axis is a channel grid of nominal masses: evenly spaced (every gap within
+    0.1 % of the first) by at least :data:`UNIT_GRID_MIN_STEP` Da, as in ToF-SIMS or low-resolution
+    data binned to unit mass (1, 2, 3, ...). No instrument's profile axis is that coarse, so each
+    point is a channel of its own."""
+    a = np.asarray(axis, dtype=np.float64)
+    if a.size < 2:
+        return False
+    gaps = np.diff(a)
+    return bool(gaps[0] >= UNIT_GRID_MIN_STEP and np.all(np.abs(gaps - gaps[0]) <= 1e-3 * gaps[0]))
+
+
+#: Smallest even spacing (Da) of an m/z axis that :func:`is_unit_grid` takes for a channel grid.
+UNIT_GRID_MIN_STEP = 0.5
+
+
 def is_peak_list(axis: np.ndarray) -> bool:
-    """Whether a continuous m/z axis is a peak list: few channels (at most
-    :data:`PEAK_LIST_MAX_CHANNELS`), unevenly spaced (the median absolute log ratio of consecutive
-    gaps above :data:`PEAK_LIST_IRREGULARITY`). Axes of fewer than four channels count as peak lists."""
+    """Whether a continuous m/z axis is a list of channels (every point a candidate): few channels
+    (at most :data:`PEAK_LIST_MAX_CHANNELS`), and either unevenly spaced (the median absolute log
+    ratio of consecutive gaps above :data:`PEAK_LIST_IRREGULARITY`) or a unit-mass grid
+    (:func:`is_unit_grid`). Axes of fewer than four channels count as peak lists."""
     a = np.asarray(axis, dtype=np.float64)
     if a.size > PEAK_LIST_MAX_CHANNELS:
         return False
@@ -234,7 +253,7 @@ def is_peak_list(axis: np.ndarray) -> bool:
     gaps = np.diff(a)
     if np.any(gaps <= 0):
         return False
-    return bool(np.median(np.abs(np.log(gaps[1:] / gaps[:-1]))) > PEAK_LIST_IRREGULARITY)
+    return is_unit_grid(a) or bool(np.median(np.abs(np.log(gaps[1:] / gaps[:-1]))) > PEAK_LIST_IRREGULARITY)
 
 
 #: Bounds (ppm) of an estimated ion-image half-width (linear-TOF protein peaks reach ~1,000 ppm).
@@ -324,9 +343,29 @@ def mean_spectrum(data: Any, frequency: bool = False) -> tuple[np.ndarray, ...]:
     return (m[filled], y[filled], freq[filled]) if frequency else (m[filled], y[filled])
 
 
+@contextlib.contextmanager
+def _naming_file(data: Any) -> Iterator[None]:
+    """Re-raise an :class:`ionmorph.errors.InputError` of the block (a mean spectrum that cannot be
+    searched) as an :class:`ionmorph.errors.MSIFormatError` naming ``data``'s file."""
+    try:
+        yield
+    except InputError as exc:
+        path = getattr(data, "path", None)
+        if path is None:
+            raise
+        raise MSIFormatError(path, str(exc)) from None
+
+
 def _detected(data: Any, spectrum: tuple[np.ndarray, ...], *, snr: float, ppm: float, max_peaks: int | None,
               min_mz: float | None, max_mz: float | None, min_frequency: float) -> np.ndarray:
     """Candidates of a dataset from its mean ``spectrum`` (m/z, intensity[, frequency])."""
+    with _naming_file(data):
+        return _detected_in(data, spectrum, snr=snr, ppm=ppm, max_peaks=max_peaks, min_mz=min_mz, max_mz=max_mz,
+                            min_frequency=min_frequency)
+
+
+def _detected_in(data: Any, spectrum: tuple[np.ndarray, ...], *, snr: float, ppm: float, max_peaks: int | None,
+                 min_mz: float | None, max_mz: float | None, min_frequency: float) -> np.ndarray:
     spec_mz, spec_int = spectrum[0], spectrum[1]
     keep = np.ones(spec_mz.shape, dtype=bool)
     if min_mz is not None:
@@ -494,7 +533,8 @@ def find_candidates(data: Any, candidates: Any = None, ppm: float | None = None)
         ppm_used, source = DEFAULT_PPM, "default"
     elif ppm is None:
         spectrum = mean_spectrum(data, frequency=_is_centroid(data))
-        est = estimate_ppm(*spectrum[:2])
+        with _naming_file(data):
+            est = estimate_ppm(*spectrum[:2])
         ppm_used, source = (DEFAULT_PPM, "default") if est is None else (est, "estimated")
     else:
         ppm_used, source = float(ppm), "given"

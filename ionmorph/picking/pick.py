@@ -53,6 +53,7 @@ import numpy as np
 from ..errors import InputError
 from ..fileio import atomic_write_text, check_output, csv_columns
 from ..labels import DEFAULT_INFORMATIVE
+from .baselines import BASELINE_SCORES
 
 #: Ways to turn class probabilities into the informative score (module docstring).
 SCORES: tuple[str, ...] = ("classes", "views", "clarity", "views_clarity")
@@ -77,6 +78,21 @@ MIN_RASTER_SIDE = 10
 CSV_SORTS: tuple[str, ...] = ("mz", "rank")
 #: Columns every table of :meth:`PickResult.to_csv` has (how a rerun recognises its own output).
 PICK_TABLE_COLUMNS = frozenset({"mz", "score", "label", "picked", "rank"})
+
+
+def score_source(scoring: str, informative: Sequence[str]) -> str:
+    """What the ``score`` of a pick table was computed from (its ``score_from`` column)."""
+    summed = "+".join(f"p_{c}" for c in informative)
+    if scoring in BASELINE_SCORES:
+        return f"{scoring} of the raw ion image (classic baseline; not from the p_ columns)"
+    if scoring in VIEW_SCORES:
+        source = (f"{summed} averaged over the full frame and 4 corner crops; the p_ columns are the full "
+                  "frame's, the crops' probabilities are not written")
+    else:
+        source = f"{summed} of the full frame (the p_ columns)"
+    if scoring in COHERENCE_SCORES:
+        source = f"({source}) x the image's spatial coherence (Moran's I of the hotspot-clipped image, >= 0)"
+    return source
 
 
 def is_pick_table(path) -> bool:
@@ -195,11 +211,14 @@ class PickResult:
         return self.mz[self._ranked(True)]
 
     def _columns(self) -> dict[str, np.ndarray]:
-        rank = np.empty(len(self), dtype=np.int64)
-        rank[self.ranking] = np.arange(1, len(self) + 1)
+        score_rank = np.empty(len(self), dtype=np.int64)
+        score_rank[self.ranking] = np.arange(1, len(self) + 1)
+        rank = np.full(len(self), None, dtype=object)          # within the picks; empty for the others
+        rank[self._ranked(True)] = np.arange(1, int(self.picked.sum()) + 1)
         cols: dict[str, np.ndarray] = {"mz": self.mz}
         cols.update({f"p_{c}": self.proba[:, i] for i, c in enumerate(self.classes)})
-        cols.update({"score": self.score, "label": self.label, "picked": self.picked, "rank": rank,
+        cols.update({"score": self.score, "score_from": np.full(len(self), score_source(self.scoring, self.informative)),
+                     "label": self.label, "picked": self.picked, "rank": rank, "score_rank": score_rank,
                      "group": self.group, "isotope_of": self.isotope_of})
         cols.update({k: v for k, v in self.columns.items() if k not in cols})
         return cols
@@ -221,10 +240,14 @@ class PickResult:
         ``path`` may not be the source imzML or its .ibd; an existing file is replaced only when it
         is a pick table (:func:`is_pick_table`), or with ``overwrite``.
 
-        Columns: ``mz`` (6 decimals), ``p_<class>`` per class, ``score``, ``label``, ``picked``,
-        ``rank`` (1 = best score), ``group`` and ``isotope_of`` (:mod:`ionmorph.picking.ion_groups`; empty
-        for a non-isotope), then the user's extra candidate columns. ``sort``: ``"mz"`` (ascending
-        m/z) or ``"rank"`` (best score first).
+        Columns: ``mz`` (6 decimals), ``p_<class>`` per class (of the full frame), ``score``,
+        ``score_from`` (how the score was computed and from which probabilities, :func:`score_source`),
+        ``label``, ``picked``, ``rank`` (1 = best score among the picked candidates; empty for the
+        others), ``score_rank`` (1 = best score among all candidates), ``group`` and ``isotope_of``
+        (:mod:`ionmorph.picking.ion_groups`; empty for a non-isotope), then the user's extra
+        candidate columns. ``picked_only`` writes the picked rows only (``ionmorph pick -o``; all
+        rows: ``ionmorph classify -o``). ``sort``: ``"mz"`` (ascending m/z) or ``"rank"`` (best
+        score first).
         """
         if sort not in CSV_SORTS:
             raise InputError(f"sort must be one of {', '.join(CSV_SORTS)}, got {sort!r}")
@@ -239,7 +262,7 @@ class PickResult:
             row = []
             for col in cols.values():
                 v = col[i]
-                row.append("" if col.dtype.kind == "f" and np.isnan(v) else f"{v:.6f}" if col.dtype.kind == "f"
+                row.append("" if v is None or col.dtype.kind == "f" and np.isnan(v) else f"{v:.6f}" if col.dtype.kind == "f"
                            else str(bool(v)).lower() if col.dtype.kind == "b" else str(v))
             w.writerow(row)
         return atomic_write_text(path, buf.getvalue())
@@ -282,7 +305,8 @@ class PickResult:
         data = self._source
         info = read_acquisition_info(data.path)
         return write_reduced_imzml(path, self.images(order), self.mz[order], data.xy, data.coords,
-                                   polarity=info.polarity, inputs=[self.source], overwrite=overwrite)
+                                   polarity=info.polarity, pixel_size_um=info.pixel_size_um,
+                                   instrument=info.instrument, inputs=[self.source], overwrite=overwrite)
 
     def to_html(self, path: str | os.PathLike, *, cmap: str = "viridis", overwrite: bool = False):
         """Write a self-contained HTML report of every candidate (ion image, m/z, rank, score, class
@@ -305,7 +329,8 @@ class PickResult:
              shared_scale: bool = False, cmap: str = "viridis"):
         """Ion-image grid of the ``n`` best-scoring candidates (``which``: "picked" or "all").
 
-        Each panel is titled with m/z, label and score, with a colour bar; ``shared_scale`` and
+        Each panel is titled with m/z, the label with its class probability (``p=``) and the
+        informative score, with a colour bar; ``shared_scale`` and
         ``cmap`` as in :func:`ionmorph.plotting.ion_image_grid`. Returns a matplotlib Figure.
         """
         from ..plotting import ion_image_grid
@@ -315,7 +340,8 @@ class PickResult:
         order = self._ranked(which == "picked")[:max(0, int(n))]
         if len(order) == 0:
             raise InputError(f"nothing to plot: no {'picked ' if which == 'picked' else ''}candidates")
-        titles = [f"m/z {self.mz[i]:.4f}\n{self.label[i]} {self.score[i]:.2f}" for i in order]
+        titles = [f"m/z {self.mz[i]:.4f}\n{self.label[i]} p={self.proba[i].max():.2f}, score {self.score[i]:.2f}"
+                  for i in order]
         return ion_image_grid(self.images(order), titles=titles, mask=self.mask, ncols=ncols, cmap=cmap,
                               shared_scale=shared_scale,
                               suptitle=f"{which} candidates by informative score ({self.model})")
@@ -407,9 +433,12 @@ def _open(source: Any, mz: Any, mask: Any, candidates: Any, ppm: float | None):
     if isinstance(source, (str, os.PathLike)):
         source = open_msi(source)
     if isinstance(source, MSIData):
-        if mz is not None or mask is not None:
-            raise InputError("mz= and mask= apply to array sources only; give candidates= for a file")
-        return source, find_candidates(source, candidates, ppm), source.mask
+        if mz is not None:
+            raise InputError("mz= applies to array sources only; give candidates= for a file")
+        if mask is not None and np.shape(mask) != source.shape:
+            raise InputError(f"mask shape {np.shape(mask)} does not match the raster {source.shape} of {source.path}")
+        region = source.mask if mask is None else source.mask & np.asarray(mask, dtype=bool)
+        return source, find_candidates(source, candidates, ppm), region
     if candidates is not None:
         raise InputError("candidates= applies to file sources; for an image stack give its m/z with mz=")
     images = np.asarray(source)
@@ -498,14 +527,19 @@ def pick_peaks(
         Inference backend (:mod:`ionmorph.models.inference`); "auto" picks the fastest accurate one.
     progress : bool
         Show progress bars (one at a time).
-    mz, mask : array, optional
-        For an array source: the m/z of each image and the raster mask.
+    mz : array, optional
+        For an array source: the m/z of each image.
+    mask : bool array (H, W), optional
+        The pixels to classify: for an array source the measured pixels, for a file a region of
+        interest (only its measured pixels count; candidates still come from the whole file).
     revision : str, optional
         Weights revision tag.
-    score : {"views", "classes", "clarity", "views_clarity"}
+    score : {"views_clarity", "views", "clarity", "classes"} or a key of :data:`ionmorph.picking.baselines.BASELINE_SCORES`
         The informative score: the informative classes' probability sum averaged over the full frame
         and four corner crops, or of the full frame alone; the ``clarity`` ones weighted by the
-        image's spatial coherence (module docstring).
+        image's spatial coherence (module docstring); or a classic baseline (``morans_i``,
+        ``spatial_chaos``, ``mean_intensity``, ...) of the raw ion images, which needs ``k`` (the
+        model still gives the probabilities and labels).
     group_isotopes : bool
         Let only the best-scoring isotope or adduct of each ion be picked (module docstring).
     redundancy : float, optional
@@ -516,15 +550,16 @@ def pick_peaks(
     -------
     PickResult
     """
-    from tqdm.auto import tqdm
-
     from ..models.inference import get_classifier
+    from ..progress import progress_bar
     from .ion_groups import group_ions, mass_pairs, thumbnails
     from ..labels import CLASSES
 
     select(np.zeros(0, np.float32), k, threshold, redundancy=redundancy)   # validate the rule before the long work
-    if score not in SCORES:
-        raise InputError(f"score must be one of {', '.join(SCORES)}, got {score!r}")
+    if score not in SCORES and score not in BASELINE_SCORES:
+        raise InputError(f"score must be one of {', '.join(SCORES + tuple(BASELINE_SCORES))}, got {score!r}")
+    if score in BASELINE_SCORES and (k is None or threshold is not None):
+        raise InputError(f"score {score!r} is a classic baseline, not a probability: give k (and no threshold)")
     informative = tuple(informative)
     if not informative or any(c not in CLASSES for c in informative):
         raise InputError(f"informative classes {list(informative)} must be a non-empty subset of {list(CLASSES)}")
@@ -553,7 +588,7 @@ def pick_peaks(
     block = max(batch_size, (BLOCK_BYTES // (4 * h * w)) // batch_size * batch_size)
     proba = np.zeros((len(cand), len(net.classes)), dtype=np.float32)
     scores = np.zeros(len(cand), dtype=np.float32)
-    with tqdm(total=len(cand), disable=not progress, desc="classifying", unit="img") as bar:
+    with progress_bar(total=len(cand), disable=not progress, desc="classifying", unit="img") as bar:
         for start in range(0, len(cand), block):
             t = time.perf_counter()
             images = data[start:start + block] if is_array else data.ion_images(cand[start:start + block], ppm=ppm)
@@ -574,6 +609,8 @@ def pick_peaks(
             t3 = time.perf_counter()
             if score in VIEW_SCORES:
                 block_score = _view_score(clf, net, images, raster_mask, cols, block_score, timings)
+            elif score in BASELINE_SCORES:
+                block_score = BASELINE_SCORES[score](images, raster_mask).astype(np.float32)
             if score in COHERENCE_SCORES:
                 t4 = time.perf_counter()
                 block_score = block_score * coherence(images, raster_mask, net.preprocess_config)

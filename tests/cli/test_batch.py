@@ -123,7 +123,7 @@ def test_cli_several_slides_with_a_bad_one(setup, tmp_path, capsys):
         pick_slides([bad], out, model=str(weights), ppm=10.0, workers=1, progress=False)
     assert run(["pick", str(bad), "-o", str(out), "--figure", str(tmp_path / "f.png"), "--model", str(weights)],
                ("ionmorph.cli.pick",), "ionmorph") == 2
-    assert "--figure: one slide's output only" in capsys.readouterr().err
+    assert "--figure: one slide's option only" in capsys.readouterr().err
     (tmp_path / "file.txt").write_text("x")
     for target in (tmp_path / "file.txt", tmp_path / "new.csv"):
         with pytest.raises(OutputError, match="the output is a folder"):

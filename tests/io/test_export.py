@@ -53,3 +53,40 @@ def test_ion_image_stacks_as_npy_and_tiff(tmp_path):
         save_ion_images(stack, tmp_path / "a.png")
     with pytest.raises(OutputError):
         save_ion_images(stack, tmp_path / "a.npy")
+
+
+def test_reduced_imzml_is_valid_and_carries_the_metadata(section, tmp_path):
+    """OpenMS's schema check accepts the file; the run id is the file stem, never a local path; pixel
+    size, polarity and instrument of the source come through; pyimzML and ionmorph read it back."""
+    from pyimzml.ImzMLParser import ImzMLParser
+
+    from ionmorph.io.metadata import read_acquisition_info
+
+    data, common = section
+    peaks = common[[2, 7]]
+    images = data.ion_images(peaks, ppm=10)
+    out = write_reduced_imzml(tmp_path / "2 top peaks.imzML", images, peaks, data.xy, data.coords,
+                              polarity="negative", pixel_size_um=(20.0, 25.0), instrument="timsTOF fleX",
+                              inputs=[data.path])
+    text = out.read_text()
+    assert '<run defaultInstrumentConfigurationRef="IC1" id="run_2_top_peaks">' in text
+    assert str(tmp_path) not in text and ' uri=' not in text and 'index="0"' in text
+    info = read_acquisition_info(out)
+    assert info.pixel_size_um == (20.0, 25.0) and info.polarity == "negative" and info.instrument == "timsTOF fleX"
+    parser = ImzMLParser(str(out))
+    assert parser.polarity == "negative" and len(parser.coordinates) == data.n_pixels
+    mz, intensity = parser.getspectrum(3)
+    np.testing.assert_array_equal(mz, np.sort(peaks))
+    r, c = data.coords[3]
+    np.testing.assert_allclose(intensity, images[np.argsort(peaks)][:, r, c], rtol=1e-6)
+    oms = pytest.importorskip("pyopenms")
+    ok, errors = oms.ImzMLFile().isValid(str(out))
+    assert ok, errors
+
+
+def test_xml_id():
+    from ionmorph.io.export import xml_id
+
+    assert xml_id("barley_top10") == "barley_top10"
+    assert xml_id("/tmp/x y") == "_tmp_x_y"
+    assert xml_id("9lives") == "run_9lives"

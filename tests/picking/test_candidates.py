@@ -258,3 +258,28 @@ def test_candidate_tables_with_extra_columns(tmp_path):
     (tmp_path / "bad.csv").write_text("mz,name\nabc,x\n")
     with pytest.raises(InputError, match="not a list of m/z"):
         read_candidate_table(tmp_path / "bad.csv")
+
+
+def test_unit_mass_grid_is_a_channel_list():
+    from ionmorph.picking.candidates import is_peak_list, is_unit_grid
+
+    assert is_unit_grid(np.arange(1.0, 201.0)) and is_peak_list(np.arange(1.0, 201.0))
+    assert is_peak_list(np.arange(100.0, 400.0, 0.5))
+    assert not is_unit_grid(np.linspace(100.0, 800.0, 8399))             # a profile axis
+    assert not is_peak_list(np.linspace(100.0, 800.0, 8399))
+    assert not is_unit_grid(np.array([1.0, 2.0, 3.5, 4.0]))
+
+
+def test_unit_mass_imzml_gives_every_channel(tmp_path):
+    """Poplar-like: 200 unit-mass channels of sparse counts, written as continuous imzML."""
+    from ionmorph.io.msi import open_msi
+    from ionmorph.picking.candidates import find_candidates
+    from msi_testutil import write_imzml
+
+    rng = np.random.default_rng(0)
+    mz = np.arange(1.0, 201.0)
+    xy = [(x, y) for y in range(1, 9) for x in range(1, 9)]
+    spectra = [(mz, (rng.poisson(0.3, 200) + (rng.random(200) < 0.05) * 20 + 1).astype(np.float32)) for _ in xy]
+    path = write_imzml(tmp_path / "sims.imzML", spectra, xy, "continuous", spec_type="centroid")
+    found = find_candidates(open_msi(path))
+    assert found.kind == "peak list" and len(found) == 200

@@ -138,23 +138,28 @@ def test_outputs_csv_dataframe_plot(weights, section, tmp_path):
     res = pick_peaks(path, k=3, candidates=common, model=weights, backend="eager", progress=False)
     out = res.to_csv(tmp_path / "all.csv")
     rows = list(csv.DictReader(out.open()))
-    assert len(rows) == 30 and list(rows[0]) == ["mz", *(f"p_{c}" for c in res.classes), "score", "label",
-                                                 "picked", "rank", "group", "isotope_of"]
+    assert len(rows) == 30 and list(rows[0]) == ["mz", *(f"p_{c}" for c in res.classes), "score", "score_from",
+                                                 "label", "picked", "rank", "score_rank", "group", "isotope_of"]
+    assert rows[0]["score_from"].startswith("(p_structured+p_localized+p_negative averaged over the full frame")
+    assert rows[0]["score_from"].endswith("spatial coherence (Moran's I of the hotspot-clipped image, >= 0)")
     assert all(len(r["mz"].split(".")[1]) == 6 for r in rows)                 # 6 decimals, not 17 digits
     np.testing.assert_allclose([float(r["mz"]) for r in rows], res.mz, atol=5e-7)
     by_rank = list(csv.DictReader(res.to_csv(tmp_path / "r.csv", sort="rank").open()))
-    assert [int(r["rank"]) for r in by_rank] == list(range(1, 31))
-    assert sum(r["picked"] == "true" for r in rows) == 3 and {r["rank"] for r in rows} == {str(i) for i in range(1, 31)}
+    assert [int(r["score_rank"]) for r in by_rank] == list(range(1, 31))
+    assert sum(r["picked"] == "true" for r in rows) == 3
+    assert sorted(r["rank"] for r in rows if r["picked"] == "true") == ["1", "2", "3"]    # rank counts the picks
+    assert all(r["rank"] == "" for r in rows if r["picked"] == "false")
     picked = list(csv.DictReader(res.to_csv(tmp_path / "p.csv", picked_only=True).open()))
     np.testing.assert_allclose(sorted(float(r["mz"]) for r in picked), sorted(res.picked_mz), atol=5e-7)
     df = res.to_dataframe()
-    assert df.shape == (30, 13) and df["picked"].sum() == 3
+    assert df.shape == (30, 15) and df["picked"].sum() == 3
     assert len(repr(res)) < 300 and "30 candidates" in repr(res) and "3 picked" in repr(res)
     assert len(res.to_dataframe(picked_only=True)) == 3
     fig = res.plot(n=10, which="all")
     titled = [ax for ax in fig.axes if ax.get_title()]
     best = res.ranking[0]
-    assert len(titled) == 10 and titled[0].get_title() == f"m/z {res.mz[best]:.4f}\n{res.label[best]} {res.score[best]:.2f}"
+    assert len(titled) == 10 and titled[0].get_title() == (f"m/z {res.mz[best]:.4f}\n{res.label[best]} "
+                                                         f"p={res.proba[best].max():.2f}, score {res.score[best]:.2f}")
     assert len([ax for ax in res.plot(n=10).axes if ax.get_title()]) == 3
     with pytest.raises(InputError):
         res.plot(which="some")
@@ -287,3 +292,20 @@ def test_to_spatialdata_and_to_html_round_trip(weights, section, tmp_path):
     np.testing.assert_allclose(table.var["score"], res.score[order], rtol=1e-6)
     xy = {tuple(map(int, p)) for p in open_msi(path).xy}
     assert {tuple(map(int, p)) for p in table.obsm["spatial"]} == xy              # the imzML's own x / y
+
+
+@pytest.mark.parametrize("name", ["morans_i", "mean_intensity"])
+def test_baseline_scores_from_pick_peaks(weights, section, name):
+    """A classic baseline as the score: the same numbers as the baseline itself; the model still labels."""
+    from ionmorph.picking.baselines import BASELINE_SCORES
+
+    path, common = section
+    res = pick_peaks(path, k=4, candidates=common, model=weights, backend="eager", progress=False, score=name)
+    expected = BASELINE_SCORES[name](res.images(np.arange(len(res))), res.mask)
+    np.testing.assert_allclose(res.score, expected, rtol=1e-5, atol=1e-6)
+    assert res.picked.sum() <= 4 and res.scoring == name and len(set(res.label)) >= 1
+    assert res._columns()["score_from"][0] == f"{name} of the raw ion image (classic baseline; not from the p_ columns)"
+    with pytest.raises(InputError, match="classic baseline, not a probability: give k"):
+        pick_peaks(path, candidates=common, model=weights, progress=False, score=name)
+    with pytest.raises(InputError, match="score must be one of"):
+        pick_peaks(path, k=2, candidates=common, model=weights, progress=False, score="nonsense")
