@@ -76,7 +76,7 @@ def test_example_file_floats_declared_int32_refused(realdata, tmp_path, name):
 def test_m2aia_centroid_named_profile_warns_once(realdata):
     import warnings
 
-    from ionmorph.io import msi
+    from ionmorph.io import msi_layout as msi
 
     path = realdata / "m2aia-test" / "test.imzML"
     msi._CONFLICTS_TOLD.clear()
