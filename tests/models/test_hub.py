@@ -374,7 +374,7 @@ def test_weights_list_says_where_each_version_is(hf_cache, weights, tmp_path, ca
     lines = capsys.readouterr().out.splitlines()[1:]
     assert f"local: checkout weights/ {here}" in lines[0]
     assert "(default)" in lines[1] and "local: Hugging Face cache" in lines[1] and commit in lines[1]
-    assert lines[2].endswith("not downloaded ('ionmorph weights download')")
+    assert lines[2].endswith("not on this machine ('ionmorph weights download' or 'ionmorph weights import')")
 
 
 def test_shipped_model_cards_are_hub_valid():
