@@ -2,27 +2,32 @@
 
 A weights folder holds ``config.json`` (the model's :meth:`PretrainedMixin.hub_config` plus a
 top-level ``family`` and, since saving records it, ``sha256``: ``{"model.safetensors": <hex>}``),
-``model.safetensors`` and ``README.md`` (the model card); an IonMorphNet folder may also hold
-``model.onnx``, the ONNX graph exported from its safetensors for torch-free CPU inference
-(:mod:`ionmorph.models.onnx_model`).
+``model.safetensors`` and ``README.md`` (the model card). An IonMorphNet config.json also records,
+in its ``onnx`` block, the sha256 of the ONNX graph exported from the safetensors; the graph
+itself is exported into the user cache on first use (:mod:`ionmorph.models.onnx_model`), and only
+folders published before v0.5 hold it as ``model.onnx``.
 
-The registry ``ionmorph/models/registry.json`` ships inside the package (``$IONMORPH_WEIGHTS_DIR`` with
-its own ``registry.json`` replaces it, for a private model zoo). It maps each published name and
-revision tag to the Hub ``repo_id``, the Hub ``revision`` (the tag, or a commit id), the folder
-under the checkout's ``weights/`` and the sha256 of ``model.safetensors`` (and ``onnx_sha256`` of
-``model.onnx``). Adding a version is one entry under ``revisions`` (plus ``default`` when it
-becomes the default): :func:`register_weights` writes it.
+The registry ``ionmorph/models/registry.json`` ships inside the package (a ``registry.json`` in
+``$IONMORPH_WEIGHTS_DIR`` replaces it, for a private model zoo; without one, that folder is
+searched for the packaged registry's folders, e.g. a checkout's ``weights/``). It maps each
+published name and revision tag to the Hub ``repo_id``, the Hub ``revision`` (the tag, or a commit
+id), the folder under the checkout's ``weights/`` and the sha256 of ``model.safetensors`` (and
+``onnx_sha256`` of the graph). Adding a version is one entry under ``revisions`` (plus ``default``
+when it becomes the default): :func:`register_weights` writes it. Without the Hub, weights move
+between machines with :mod:`ionmorph.models.transfer` (``ionmorph weights export`` / ``import``).
 
 A name given to :meth:`PretrainedMixin.from_pretrained` resolves, in order, to
 
 1. an existing local folder;
-2. for a registered name: its folder under the checkout's ``weights/`` (present in a git
-   checkout, absent after ``pip install``);
+2. for a registered name: its folder under :func:`weights_dir` (the checkout's ``weights/``,
+   present in a git checkout, absent after ``pip install``; or ``$IONMORPH_WEIGHTS_DIR``);
 3. the Hugging Face cache (``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``);
 4. ``snapshot_download`` from the Hub (never when ``HF_HUB_OFFLINE`` is set);
 
 and a plain ``org/name`` goes to 3 and 4. A file's sha256 is checked before the file is used,
-against the registry when it lists the file and against the hash recorded in config.json.
+against the registry when it lists the file and against the hash recorded in config.json. When
+nothing is found, the error is one line naming ``ionmorph weights export`` / ``import`` and
+``--model FOLDER`` (:func:`transfer_hint`).
 """
 from __future__ import annotations
 
