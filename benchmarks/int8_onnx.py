@@ -231,8 +231,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
     net = load_onnx(DEFAULT_MODEL, threads=args.threads)
     if net is None:
-        raise SystemExit(f"{DEFAULT_MODEL}: no current model.onnx to quantise")
-    shipped = net.folder / "model.onnx"
+        raise SystemExit(f"{DEFAULT_MODEL}: no ONNX graph to quantise")
+    shipped = net.graph                      # the checked graph of the weights (exported once into the cache)
     info_idx = [net.classes.index(c) for c in net.informative]
     res: dict[str, Any] = {"weights": f"{DEFAULT_MODEL} {net.version} ({net.architecture}, {net.input_size} px)",
                            "shipped_graph": str(shipped), "tolerance": PROB_TOLERANCE,

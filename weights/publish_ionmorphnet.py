@@ -3,17 +3,24 @@
 Reads ``<run>/model`` and ``<run>/metrics.json`` (written by ``ionmorph train``), classifies the 101
 channels of the real barley section (``../shared/realdata/barley``) for the model card's look at
 real data, writes the weights folder (fp16 safetensors, config.json, README.md model card, figures),
-exports the safetensors as ``model.onnx`` (fp32, dynamic batch; checked against eager fp32 on
-generic inputs and the barley channels, :func:`ionmorph.models.onnx_model.add_onnx`) and registers the
-revision tag with the sha256 of both files in the packaged registry ``ionmorph/models/registry.json``.
+exports the safetensors as an ONNX graph (fp32, dynamic batch; checked against eager fp32 on generic
+inputs and the barley channels, :func:`ionmorph.models.onnx_model.add_onnx`), records the graph's
+sha256 in config.json's ``onnx`` block, and registers the revision tag with the sha256 of the
+safetensors and of the graph in the packaged registry ``ionmorph/models/registry.json``.
+
+The folder gets no ``model.onnx`` (since issue 22): commit its config.json, model.safetensors,
+README.md and figures only. The graph stays in this machine's cache; every other machine exports
+it on first use and checks it against the recorded hash (the TorchScript exporter is
+byte-deterministic for the same torch and onnx versions; see :mod:`ionmorph.models.onnx_model` for
+what is checked where they differ).
 
 Usage::
 
     python weights/publish_ionmorphnet.py RUN_DIR --notes card_notes.md --tag vX.Y.Z
     python weights/publish_ionmorphnet.py --onnx-only [--out weights/ionmorphnet-convnextv2-tiny]
 
-``--onnx-only`` (re)exports ``model.onnx`` of an already published folder and re-registers its
-recorded tag (``ionmorph.version`` of config.json).
+``--onnx-only`` re-exports and re-checks the graph of an already published folder, records its hash
+in config.json and re-registers its recorded tag (``ionmorph.version`` of config.json).
 """
 from __future__ import annotations
 
@@ -75,12 +82,16 @@ def onnx_check_images(model, barley: Path) -> np.ndarray:
 
 
 def publish_onnx(folder: Path, barley: Path) -> dict:
-    """Export and check ``folder``'s model.onnx from its safetensors (as users load them); returns the config block."""
+    """Export and check ``folder``'s ONNX graph from its safetensors (as users load them); returns the config block.
+
+    The graph goes to the user cache, not into ``folder``; its sha256 goes into config.json.
+    """
     from ionmorph.models.model import IonMorphNet
     from ionmorph.models.onnx_model import add_onnx
 
     block = add_onnx(folder, onnx_check_images(IonMorphNet.from_pretrained(folder), barley))
-    print(f"model.onnx: max |p_onnx - p_eager| = {block['max_abs_prob_diff']:.1e} on {block['check_images']} images")
+    print(f"ONNX graph sha256 {block['sha256'][:16]}...: max |p_onnx - p_eager| = {block['max_abs_prob_diff']:.1e} "
+          f"on {block['check_images']} images")
     return block
 
 
@@ -104,13 +115,13 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--tag", help="revision tag of the new version, e.g. v0.3.1 (required with RUN)")
     p.add_argument("--realdata", type=Path, default=REPO.parent / "shared" / "realdata")
     p.add_argument("--out", type=Path, default=REPO / "weights" / NAME)
-    p.add_argument("--onnx-only", action="store_true", help="only (re)export model.onnx of the published --out")
+    p.add_argument("--onnx-only", action="store_true", help="only re-export, check and record the ONNX graph of --out")
     args = p.parse_args(argv)
     if args.onnx_only:
         publish_onnx(args.out, args.realdata / "barley")
         tag = "v" + json.loads((args.out / "config.json").read_text())["ionmorph"]["version"]
         register_weights(NAME, tag, args.out, repo_id=f"ionmorph/{NAME}")
-        print(f"re-registered {NAME} {tag} with its model.onnx")
+        print(f"re-registered {NAME} {tag} with its ONNX graph hash")
         return 0
     if args.run is None or args.notes is None or args.tag is None:
         p.error("RUN, --notes and --tag are required unless --onnx-only is given")

@@ -2,27 +2,32 @@
 
 A weights folder holds ``config.json`` (the model's :meth:`PretrainedMixin.hub_config` plus a
 top-level ``family`` and, since saving records it, ``sha256``: ``{"model.safetensors": <hex>}``),
-``model.safetensors`` and ``README.md`` (the model card); an IonMorphNet folder may also hold
-``model.onnx``, the ONNX graph exported from its safetensors for torch-free CPU inference
-(:mod:`ionmorph.models.onnx_model`).
+``model.safetensors`` and ``README.md`` (the model card). An IonMorphNet config.json also records,
+in its ``onnx`` block, the sha256 of the ONNX graph exported from the safetensors; the graph
+itself is exported into the user cache on first use (:mod:`ionmorph.models.onnx_model`), and only
+folders published before v0.5 hold it as ``model.onnx``.
 
-The registry ``ionmorph/models/registry.json`` ships inside the package (``$IONMORPH_WEIGHTS_DIR`` with
-its own ``registry.json`` replaces it, for a private model zoo). It maps each published name and
-revision tag to the Hub ``repo_id``, the Hub ``revision`` (the tag, or a commit id), the folder
-under the checkout's ``weights/`` and the sha256 of ``model.safetensors`` (and ``onnx_sha256`` of
-``model.onnx``). Adding a version is one entry under ``revisions`` (plus ``default`` when it
-becomes the default): :func:`register_weights` writes it.
+The registry ``ionmorph/models/registry.json`` ships inside the package (a ``registry.json`` in
+``$IONMORPH_WEIGHTS_DIR`` replaces it, for a private model zoo; without one, that folder is
+searched for the packaged registry's folders, e.g. a checkout's ``weights/``). It maps each
+published name and revision tag to the Hub ``repo_id``, the Hub ``revision`` (the tag, or a commit
+id), the folder under the checkout's ``weights/`` and the sha256 of ``model.safetensors`` (and
+``onnx_sha256`` of the graph). Adding a version is one entry under ``revisions`` (plus ``default``
+when it becomes the default): :func:`register_weights` writes it. Without the Hub, weights move
+between machines with :mod:`ionmorph.models.transfer` (``ionmorph weights export`` / ``import``).
 
 A name given to :meth:`PretrainedMixin.from_pretrained` resolves, in order, to
 
 1. an existing local folder;
-2. for a registered name: its folder under the checkout's ``weights/`` (present in a git
-   checkout, absent after ``pip install``);
+2. for a registered name: its folder under :func:`weights_dir` (the checkout's ``weights/``,
+   present in a git checkout, absent after ``pip install``; or ``$IONMORPH_WEIGHTS_DIR``);
 3. the Hugging Face cache (``HF_HUB_CACHE``, else ``$HF_HOME/hub``, else ``~/.cache/huggingface/hub``);
 4. ``snapshot_download`` from the Hub (never when ``HF_HUB_OFFLINE`` is set);
 
 and a plain ``org/name`` goes to 3 and 4. A file's sha256 is checked before the file is used,
-against the registry when it lists the file and against the hash recorded in config.json.
+against the registry when it lists the file and against the hash recorded in config.json. When
+nothing is found, the error is one line naming ``ionmorph weights export`` / ``import`` and
+``--model FOLDER`` (:func:`transfer_hint`).
 """
 from __future__ import annotations
 
@@ -77,9 +82,21 @@ def weights_dir() -> Path:
 
 
 def registry_path() -> Path:
-    """The registry in use: ``$IONMORPH_WEIGHTS_DIR/registry.json``, else the packaged one."""
+    """The registry in use: ``$IONMORPH_WEIGHTS_DIR/registry.json`` when that file exists, else the packaged one.
+
+    So ``IONMORPH_WEIGHTS_DIR`` may point at a checkout's ``weights/`` (which holds the folders the
+    packaged registry names, but no registry.json) as well as at a private model zoo.
+    """
     env = os.environ.get("IONMORPH_WEIGHTS_DIR")
-    return Path(env) / REGISTRY_FILE if env else PACKAGE_REGISTRY
+    if env and (Path(env) / REGISTRY_FILE).is_file():
+        return Path(env) / REGISTRY_FILE
+    return PACKAGE_REGISTRY
+
+
+def _registry_to_write(directory: str | os.PathLike | None) -> Path:
+    """Where :func:`register_weights` writes: ``directory``'s or ``$IONMORPH_WEIGHTS_DIR``'s registry.json, else the packaged one."""
+    root = directory or os.environ.get("IONMORPH_WEIGHTS_DIR")
+    return Path(root) / REGISTRY_FILE if root else PACKAGE_REGISTRY
 
 
 def load_registry(path: str | os.PathLike | None = None) -> dict[str, Any]:
@@ -106,12 +123,33 @@ def sha256_file(path: str | os.PathLike, block: int = 1 << 20) -> str:
 
 
 def recorded_sha256(folder: Path, filename: str = WEIGHTS_FILE) -> str | None:
-    """The sha256 of ``filename`` that config.json recorded when the folder was saved (None if none)."""
+    """The sha256 of ``filename`` that config.json recorded (None if none).
+
+    model.safetensors: the ``sha256`` block written when the folder was saved; model.onnx: the
+    ``onnx`` block written when its graph was exported and checked (:func:`ionmorph.models.onnx_model.add_onnx`).
+    """
     try:
-        hashes = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get(HASH_KEY)
+        config = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8"))
+        hashes = config.get(HASH_KEY)
+        onnx = config.get("onnx")
     except (OSError, ValueError, AttributeError):
         return None
-    return hashes.get(filename) if isinstance(hashes, dict) else None
+    if isinstance(hashes, dict) and hashes.get(filename):
+        return hashes[filename]
+    if filename == ONNX_FILE and isinstance(onnx, dict):
+        return onnx.get("sha256")
+    return None
+
+
+def recorded_onnx_sha256(folder: Path, weights_sha256: str) -> str | None:
+    """The sha256 config.json's ``onnx`` block records for the graph of ``weights_sha256`` (None if it records another)."""
+    try:
+        onnx = json.loads((folder / CONFIG_FILE).read_text(encoding="utf-8")).get("onnx")
+    except (OSError, ValueError, AttributeError):
+        return None
+    if isinstance(onnx, dict) and onnx.get("weights_sha256") == weights_sha256:
+        return onnx.get("sha256")
+    return None
 
 
 def verify_sha256(folder: Path, expected: str | None, filename: str = WEIGHTS_FILE) -> str:
@@ -141,8 +179,9 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
         Published name (e.g. ``"ionmorphnet-convnextv2-tiny"``) and revision tag (``"v0.3.1"``);
         the tag is also the Hub revision of the entry.
     folder : path-like
-        A weights folder inside the weights directory; its ``model.safetensors`` is hashed (and its
-        ``model.onnx``, when present, as ``onnx_sha256``).
+        A weights folder inside the weights directory; its ``model.safetensors`` is hashed, and the
+        graph hash its config.json's ``onnx`` block records for these safetensors (or, in a folder
+        that still ships one, its ``model.onnx``) becomes ``onnx_sha256``.
     repo_id : str, optional
         Hub repository of the name (kept from the existing entry when omitted).
     default : bool
@@ -160,7 +199,7 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
         The registry entry of ``name``.
     """
     root = Path(directory or weights_dir()).resolve()
-    reg_path = Path(directory) / REGISTRY_FILE if directory else registry_path()
+    reg_path = _registry_to_write(directory)
     folder = Path(folder).resolve()
     _check_folder(folder)
     try:
@@ -176,9 +215,11 @@ def register_weights(name: str, tag: str, folder: str | os.PathLike, *, repo_id:
     revisions = entry.setdefault("revisions", {})
     for old in [t for t, rec in revisions.items() if rec.get("folder") == rel.as_posix() and t != tag]:
         del revisions[old]                    # that folder now holds these weights; old tags live on the Hub / in git
-    revisions[tag] = {"folder": rel.as_posix(), "revision": tag, "sha256": sha256_file(folder / WEIGHTS_FILE)}
-    if (folder / ONNX_FILE).is_file():
-        revisions[tag]["onnx_sha256"] = sha256_file(folder / ONNX_FILE)
+    sha = sha256_file(folder / WEIGHTS_FILE)
+    revisions[tag] = {"folder": rel.as_posix(), "revision": tag, "sha256": sha}
+    onnx_sha = sha256_file(folder / ONNX_FILE) if (folder / ONNX_FILE).is_file() else recorded_onnx_sha256(folder, sha)
+    if onnx_sha:
+        revisions[tag]["onnx_sha256"] = onnx_sha
     if default or not entry.get("default"):
         entry["default"] = tag
     atomic_write_text(reg_path, json.dumps(reg, indent=2) + "\n")
@@ -197,6 +238,29 @@ def _hf_cache_dir() -> str | None:
     if os.environ.get("HF_HOME"):
         return str(Path(os.environ["HF_HOME"]) / "hub")
     return None
+
+
+def hf_cache_root() -> Path:
+    """The Hugging Face Hub cache folder in use (:func:`_hf_cache_dir`, else huggingface_hub's default)."""
+    env = _hf_cache_dir()
+    if env:
+        return Path(env)
+    from huggingface_hub import constants
+
+    return Path(constants.HF_HUB_CACHE)
+
+
+def transfer_hint(name: str) -> str:
+    """How to get weights onto a machine that cannot download them: the commands and ``--model FOLDER``."""
+    return (f"on a machine that has them run 'ionmorph weights export {name} WEIGHTS.zip', then here "
+            "'ionmorph weights import WEIGHTS.zip' (or give a weights folder with --model FOLDER)")
+
+
+def _one_line(exc: BaseException, limit: int = 160) -> str:
+    """``Type: first line of the message`` of an exception, at most ``limit`` characters."""
+    text = next((line.strip() for line in str(exc).splitlines() if line.strip()), "")
+    text = f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _from_hub(repo_id: str, revision: str | None, local_only: bool) -> Path:
@@ -241,8 +305,15 @@ def local_copy(name: str, tag: str) -> tuple[str, Path] | None:
     return None
 
 
-def fetch_from_hub(repo_id: str, revision: str | None = None) -> tuple[Path, str]:
+def fetch_from_hub(repo_id: str, revision: str | None = None, name: str | None = None) -> tuple[Path, str]:
     """The folder of ``repo_id`` at ``revision``: the HF cache first, then a download (unless offline).
+
+    Parameters
+    ----------
+    repo_id, revision : str
+        Hub repository and revision (None: main).
+    name : str, optional
+        The registered name asked for (named in the error; default ``repo_id``).
 
     Returns
     -------
@@ -252,24 +323,25 @@ def fetch_from_hub(repo_id: str, revision: str | None = None) -> tuple[Path, str
     Raises
     ------
     WeightsError
-        Not in the cache and offline (``HF_HUB_OFFLINE``), or the Hub cannot provide it.
+        Not in the cache and offline (``HF_HUB_OFFLINE``), or the Hub cannot provide it: one line
+        naming the cache, why the Hub was not used, and :func:`transfer_hint`.
     """
     from huggingface_hub.errors import HfHubHTTPError, LocalEntryNotFoundError
 
     try:
         return _from_hub(repo_id, revision, local_only=True), "hf-cache"
-    except _cache_misses() as exc:
-        cached_error = exc
-    where = f"revision {revision or 'main'}"
+    except _cache_misses():
+        pass
+    where = f"weights {repo_id!r} (revision {revision or 'main'}) not found in the local Hugging Face cache " \
+            f"{hf_cache_root()}"
     if _env_flag("HF_HUB_OFFLINE"):
-        raise WeightsError(f"weights {repo_id!r} ({where}) not found in the local Hugging Face cache "
-                           f"(HF_HUB_OFFLINE is set; unset it to download): {type(cached_error).__name__}: "
-                           f"{cached_error}") from None
+        raise WeightsError(f"{where} (HF_HUB_OFFLINE is set, so the Hub was not asked); "
+                           f"{transfer_hint(name or repo_id)}") from None
     try:
         return _from_hub(repo_id, revision, local_only=False), "hub"
     except (LocalEntryNotFoundError, HfHubHTTPError, OSError, ValueError) as exc:
-        raise WeightsError(f"weights {repo_id!r} ({where}) not found in the local Hugging Face cache nor on "
-                           f"the Hugging Face Hub: {type(exc).__name__}: {exc}") from None
+        raise WeightsError(f"{where} nor on the Hugging Face Hub ({_one_line(exc)}); "
+                           f"{transfer_hint(name or repo_id)}") from None
 
 
 def resolve_weights(name_or_path: str | os.PathLike, revision: str | None = None) -> ResolvedWeights:
@@ -300,15 +372,16 @@ def resolve_weights(name_or_path: str | os.PathLike, revision: str | None = None
         if local is not None:
             return ResolvedWeights(local, "checkout", text, tag, **hashes)
         if not entry.get("repo_id"):
-            raise WeightsError(f"{weights_dir() / rec['folder']}: registered folder of {text!r} {tag} is missing and no repo_id is known")
-        folder, source = fetch_from_hub(entry["repo_id"], rec.get("revision") or tag)
+            raise WeightsError(f"{weights_dir() / rec['folder']}: registered folder of {text!r} {tag} is missing "
+                               f"and no repo_id is known; {transfer_hint(text)}")
+        folder, source = fetch_from_hub(entry["repo_id"], rec.get("revision") or tag, name=text)
         return ResolvedWeights(folder, source, text, tag, **hashes)
     if text.count("/") == 1 and not text.startswith((".", "/", "~")) and not path.exists():
         folder, source = fetch_from_hub(text, revision)
         return ResolvedWeights(folder, source, text, revision)
     raise WeightsError(f"weights {text!r} not found: not a local folder, not a name in "
                        f"{registry_path()} (known: {', '.join(sorted(reg['models'])) or 'none'}), "
-                       "and not a Hub repo id of the form 'org/name'")
+                       "and not a Hub repo id of the form 'org/name' (see 'ionmorph weights list')")
 
 
 # ----------------------------------------------------------------------------- folders

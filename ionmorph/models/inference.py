@@ -5,11 +5,12 @@ Backends:
 - ``"eager"``: PyTorch fp32 (the reference);
 - ``"compile"``: ``torch.compile(dynamic=False)`` on a fixed batch shape (the last batch is padded);
 - ``"bf16"``: bfloat16 autocast;
-- ``"onnx"``: onnxruntime on an ONNX graph (CPU only). For weights given by name or folder whose
-  folder ships a current ``model.onnx`` (:mod:`ionmorph.models.onnx_model`), that graph runs without
-  torch or timm being imported (:class:`OnnxClassifier`); otherwise the shipped graph of the folder
-  the model was loaded from runs, or the model is exported once per weights (dynamic batch axis) and
-  cached under :func:`ionmorph.fileio.user_cache_dir` ``/onnx`` (at most :data:`MAX_ONNX_EXPORTS` files);
+- ``"onnx"``: onnxruntime on an ONNX graph (CPU only). For weights given by name or folder, the
+  checked graph of their safetensors (:func:`ionmorph.models.onnx_model.load_onnx`: exported into
+  the cache on first use) runs without torch or timm being imported once it is cached
+  (:class:`OnnxClassifier`); a model object runs the graph of the folder it was loaded from, or is
+  exported once per weights (dynamic batch axis) into the same cache,
+  :func:`ionmorph.models.onnx_model.graph_cache_dir` (at most :data:`MAX_ONNX_EXPORTS` graphs);
 - ``"auto"``: :data:`CPU_AUTO_BACKEND` on CPU (the fastest backend whose probabilities stay within
   :data:`PROB_TOLERANCE` of eager fp32, measured by ``benchmarks/pick_peaks_speed.py`` at the
   shipped input size; see ``benchmarks/results/pick_peaks_speed.md``), eager fp32 on a GPU. When
@@ -36,14 +37,12 @@ from typing import Any, Callable
 import numpy as np
 
 from ..errors import InputError, warn_external
-from ..fileio import user_cache_dir
 from .model_config import PROB_TOLERANCE  # noqa: F401  (re-exported: the tolerance "auto" uses)
+from .onnx_model import MAX_ONNX_EXPORTS  # noqa: F401  (re-exported: graphs kept in the cache)
 
 BACKENDS: tuple[str, ...] = ("eager", "compile", "bf16", "onnx")
 #: The CPU default of backend="auto" (measured: benchmarks/results/pick_peaks_speed.md).
 CPU_AUTO_BACKEND = "onnx"
-#: ONNX exports kept in the user cache (one per weights; the least recently used go first).
-MAX_ONNX_EXPORTS = 4
 #: Backends that need one fixed input shape (the last batch is zero-padded).
 _FIXED_SHAPE = frozenset({"compile", "onnx"})
 
@@ -175,26 +174,26 @@ def _compile(model, buf) -> Callable:
 
 
 def onnx_graph_session(model, threads: int):
-    """An onnxruntime session for ``model``: its folder's shipped model.onnx, else one cached export.
+    """An onnxruntime session for ``model``: the checked graph of its weights folder, else one cached export.
 
-    A model loaded from a folder whose ``model.onnx`` is current (:func:`ionmorph.models.onnx_model.load_onnx`)
-    runs that graph. Any other model is exported once per weights (dynamic batch axis, so every
-    batch size shares it) to :func:`ionmorph.fileio.user_cache_dir` ``/onnx``, which keeps the
-    :data:`MAX_ONNX_EXPORTS` most recently used exports.
+    A model loaded from a weights folder runs that folder's graph
+    (:func:`ionmorph.models.onnx_model.load_onnx`, exported from the folder's safetensors on first
+    use). Any other model is exported once per weights (dynamic batch axis, so every batch size
+    shares it) into :func:`ionmorph.models.onnx_model.graph_cache_dir`, which keeps the
+    :data:`MAX_ONNX_EXPORTS` most recently used graphs.
     """
-    from .onnx_model import export_onnx, load_onnx, open_session
+    from .onnx_model import evict_graphs, export_onnx, graph_cache_dir, load_onnx, open_session
 
     source = getattr(model, "weights_source", None)
-    shipped = load_onnx(source.folder, threads=threads) if source is not None else None
+    shipped = load_onnx(source.folder, threads=threads, model=model) if source is not None else None
     if shipped is not None:
         return shipped.session
-    path = user_cache_dir("onnx", f"{weights_fingerprint(model)[:24]}.onnx")
+    path = graph_cache_dir() / f"{weights_fingerprint(model)[:24]}.onnx"
     if path.is_file():
         os.utime(path)
     else:
         export_onnx(model, path)
-        for old in sorted(path.parent.glob("*.onnx"), key=lambda p: p.stat().st_mtime)[:-MAX_ONNX_EXPORTS]:
-            old.unlink(missing_ok=True)
+        evict_graphs()
     return open_session(path, threads)
 
 

@@ -1,17 +1,38 @@
-"""IonMorphNet as an ONNX graph: exported beside the safetensors when publishing, run without torch.
+"""IonMorphNet as an ONNX graph: exported from the safetensors on first use, checked, run without torch.
 
-A weights folder may hold ``model.onnx`` (:data:`ionmorph.models.hub.ONNX_FILE`): the fp32 graph of its
-``model.safetensors`` (which stay the source of truth) with a dynamic batch axis, input
-``images`` (n, 1, S, S) and output ``logits`` (n, classes). :func:`add_onnx` exports it, checks it
-against eager fp32 and records in config.json's ``onnx`` block its sha256 and the sha256 of the
-safetensors it came from; :func:`ionmorph.models.hub.register_weights` then lists it in the registry.
+The graph of an IonMorphNet weights folder is the fp32 graph of its ``model.safetensors`` (which
+stay the source of truth) with a dynamic batch axis, input ``images`` (n, 1, S, S) and output
+``logits`` (n, classes). Weights folders no longer carry it (56 MB per version in git): it is
+exported once per machine into :func:`graph_cache_dir` (``$IONMORPH_CACHE/onnx``, at most
+:data:`MAX_ONNX_EXPORTS` graphs, least recently used go first), the first time a CPU run asks for
+it (or when ``ionmorph weights import`` places the weights), and every later run on this machine
+loads it with numpy and onnxruntime only.
 
-:func:`load_onnx` gives an :class:`OnnxIonMorphNet` for a weights name or folder whose graph is
-present, intact (registry hash) and current (exported from the folder's safetensors): CPU
-inference with numpy and onnxruntime only. Exporting needs torch; running does not.
+What is checked:
+
+- Publishing (:func:`add_onnx`) exports the graph, compares its class probabilities with eager
+  fp32, and records in config.json's ``onnx`` block its sha256, the sha256 of the safetensors it
+  came from, the opset, the measured difference and the torch / onnx versions that exported it;
+  :func:`ionmorph.models.hub.register_weights` copies the graph hash into the registry
+  (``onnx_sha256``).
+- A first-use export (:func:`cached_graph`) is always compared with eager fp32 on
+  :func:`check_images` (a graph off by more than :data:`PROB_TOLERANCE` is not kept), and its
+  sha256 with the recorded one. The TorchScript exporter is byte-deterministic for the same torch
+  and onnx versions: on the build machine the export of v0.4.1 reproduces the published hash
+  exactly. Other versions may serialise the same graph differently, so a different hash is not
+  an error there: the export is trusted on the numerical check, a warning says so once, and the
+  hash of the graph *as exported on this machine* is kept in a record beside it
+  (``<key>.json``). Every later load checks the cached file against that record (and re-exports
+  it, with a warning, when it was changed or corrupted).
+- A folder that still ships ``model.onnx`` (published before v0.5, or a user's) is checked against
+  the registry and config.json and run when it is the graph of the folder's safetensors.
+
+:func:`load_onnx` gives an :class:`OnnxIonMorphNet` for a weights name or folder. Exporting needs
+torch and timm; running does not.
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -20,9 +41,9 @@ from typing import Any
 import numpy as np
 
 from ..errors import WeightsError, warn_external
-from ..fileio import atomic_path, atomic_write_text
-from .hub import (CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, _check_folder, _read_config, resolve_weights,
-                  sha256_file, verify_sha256)
+from ..fileio import atomic_path, atomic_write_text, user_cache_dir
+from .hub import (CONFIG_FILE, ONNX_FILE, WEIGHTS_FILE, _check_folder, _one_line, _read_config,
+                  recorded_onnx_sha256, resolve_weights, sha256_file, verify_sha256)
 from .model_config import FAMILY, PROB_TOLERANCE, check_input, settings_from_config
 from .preprocessing import preprocess
 
@@ -76,7 +97,7 @@ def session_proba(session, images: np.ndarray, batch_size: int) -> np.ndarray:
 
 
 class OnnxIonMorphNet:
-    """The inference side of an IonMorphNet, running its weights folder's ``model.onnx``.
+    """The inference side of an IonMorphNet, running the ONNX graph of its weights.
 
     Has IonMorphNet's ``architecture``, ``classes``, ``informative``, ``version``,
     ``preprocess_config``, ``input_size``, :meth:`prepare`, :meth:`check_input` and
@@ -85,22 +106,26 @@ class OnnxIonMorphNet:
     Parameters
     ----------
     folder : path-like
-        The weights folder (config.json and model.onnx).
+        The weights folder (its config.json).
     config : dict
         Its config.json content.
     threads : int, optional
         onnxruntime intra-op threads (default :func:`default_threads`).
+    graph : path-like, optional
+        The checked ONNX graph (default: the folder's ``model.onnx``).
     """
 
-    def __init__(self, folder: str | os.PathLike, config: dict[str, Any], threads: int | None = None) -> None:
+    def __init__(self, folder: str | os.PathLike, config: dict[str, Any], threads: int | None = None,
+                 graph: str | os.PathLike | None = None) -> None:
         settings = settings_from_config(config)
         self.folder = Path(folder)
+        self.graph = Path(graph) if graph is not None else self.folder / ONNX_FILE
         self.architecture: str = settings["architecture"]
         self.classes: tuple[str, ...] = settings["classes"]
         self.informative: tuple[str, ...] = settings["informative"]
         self.version: str = settings["version"]
         self.preprocess_config = settings["preprocess"]
-        self.session = open_session(self.folder / ONNX_FILE, threads)
+        self.session = open_session(self.graph, threads)
 
     @property
     def input_size(self) -> int:
@@ -121,13 +146,9 @@ class OnnxIonMorphNet:
         return session_proba(self.session, images, batch_size)
 
 
-def load_onnx(name_or_path: str | os.PathLike, revision: str | None = None,
-              threads: int | None = None) -> OnnxIonMorphNet | None:
-    """The shipped ONNX graph of IonMorphNet weights, or None where it cannot stand in for them.
-
-    None (the caller then loads the safetensors with torch) when the folder has no model.onnx or
-    no ``onnx`` block in config.json, holds another model family, or its graph was not exported
-    from its current model.safetensors (a warning says so).
+def load_onnx(name_or_path: str | os.PathLike, revision: str | None = None, threads: int | None = None,
+              model: Any = None) -> OnnxIonMorphNet | None:
+    """The checked ONNX graph of IonMorphNet weights, exported into the cache on first use.
 
     Parameters
     ----------
@@ -137,26 +158,151 @@ def load_onnx(name_or_path: str | os.PathLike, revision: str | None = None,
         Revision tag.
     threads : int, optional
         onnxruntime intra-op threads.
+    model : IonMorphNet, optional
+        These weights already loaded with torch: a first export uses it instead of loading them again.
+
+    Returns
+    -------
+    OnnxIonMorphNet or None
+        None (the caller then loads the safetensors with torch) for another model family, or when
+        no graph can be exported here (a warning says why).
 
     Raises
     ------
     WeightsError
-        The weights are not found, or model.safetensors / model.onnx fail the registry's sha256.
+        The weights are not found, or model.safetensors / a shipped model.onnx fail their sha256.
     """
     found = resolve_weights(name_or_path, revision)
     _check_folder(found.folder)
     config = _read_config(found.folder)
-    meta = config.get("onnx")
-    if config.get("family") != FAMILY or not isinstance(meta, dict) or not (found.folder / ONNX_FILE).is_file():
+    if config.get("family") != FAMILY:
         return None
     weights_sha = verify_sha256(found.folder, found.sha256)
-    onnx_sha = verify_sha256(found.folder, found.onnx_sha256, ONNX_FILE)
-    if (meta.get("sha256"), meta.get("weights_sha256")) != (onnx_sha, weights_sha):
-        warn_external(f"{found.folder / ONNX_FILE}: not the graph of this folder's {WEIGHTS_FILE} (config.json "
-                      "records other hashes); using the safetensors with torch. Re-export it with "
-                      "ionmorph.models.onnx_model.add_onnx")
+    published = found.onnx_sha256 or recorded_onnx_sha256(found.folder, weights_sha)
+    graph = _shipped_graph(found.folder, found.onnx_sha256, published)
+    if graph is None:
+        try:
+            graph = cached_graph(found.folder, published, model=model)
+        except Exception as exc:  # noqa: BLE001 - no graph here (export or check failed): torch runs instead
+            warn_external(f"{found.folder}: no ONNX graph of these weights on this machine ({_one_line(exc)}); "
+                          "using the safetensors with torch")
+            return None
+    return OnnxIonMorphNet(found.folder, config, threads, graph=graph)
+
+
+def _shipped_graph(folder: Path, registry_sha256: str | None, published: str | None) -> Path | None:
+    """The folder's own ``model.onnx`` when it is the checked graph of its safetensors, else None.
+
+    Raises
+    ------
+    WeightsError
+        The file fails the registry's or config.json's sha256 (changed or corrupted).
+    """
+    if not (folder / ONNX_FILE).is_file():
         return None
-    return OnnxIonMorphNet(found.folder, config, threads)
+    sha = verify_sha256(folder, registry_sha256, ONNX_FILE)
+    if published is not None and sha == published:
+        return folder / ONNX_FILE
+    warn_external(f"{folder / ONNX_FILE}: not the graph of this folder's {WEIGHTS_FILE} (config.json records "
+                  "other hashes); exporting the safetensors' own graph into the cache")
+    return None
+
+
+# ----------------------------------------------------------------------------- the graph cache
+#: ONNX graphs kept in :func:`graph_cache_dir` (one per weights; the least recently used go first).
+MAX_ONNX_EXPORTS = 4
+
+
+def graph_cache_dir() -> Path:
+    """Where exported graphs are kept: :func:`ionmorph.fileio.user_cache_dir` ``/onnx``."""
+    return user_cache_dir("onnx")
+
+
+def graph_cache_path(folder: str | os.PathLike) -> Path:
+    """The cache file of a weights folder's graph, named by its safetensors' sha256 and its config.
+
+    The config (without its ``onnx`` block) is part of the name because it fixes the architecture
+    and input size the graph is exported with.
+    """
+    folder = Path(folder)
+    config = {k: v for k, v in _read_config(folder).items() if k != "onnx"}
+    key = hashlib.sha256((sha256_file(folder / WEIGHTS_FILE) + json.dumps(config, sort_keys=True)).encode())
+    return graph_cache_dir() / f"{key.hexdigest()[:24]}.onnx"
+
+
+def _record_path(graph: Path) -> Path:
+    return graph.with_suffix(".json")
+
+
+def graph_record(graph: str | os.PathLike) -> dict[str, Any] | None:
+    """The record written beside a cached graph when it was exported and checked (None if none)."""
+    try:
+        record = json.loads(_record_path(Path(graph)).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    return record if isinstance(record, dict) and record.get("sha256") else None
+
+
+def evict_graphs(keep: int = MAX_ONNX_EXPORTS) -> None:
+    """Delete all but the ``keep`` most recently used graphs of the cache (with their records)."""
+    graphs = sorted(graph_cache_dir().glob("*.onnx"), key=lambda p: p.stat().st_mtime)
+    for old in graphs[:-keep] if keep else graphs:
+        old.unlink(missing_ok=True)
+        _record_path(old).unlink(missing_ok=True)
+
+
+def cached_graph(folder: str | os.PathLike, published: str | None = None, model: Any = None) -> Path:
+    """The checked graph of a weights folder's safetensors in the cache: exported on first use.
+
+    A cached graph is used when its sha256 equals the one recorded when it was exported here;
+    otherwise (absent, or changed since) it is exported from the folder's safetensors, compared
+    with eager fp32 on :func:`check_images`, and its hash compared with ``published`` (the module
+    docs say why a different hash only warns).
+
+    Parameters
+    ----------
+    folder : path-like
+        The weights folder (its safetensors already checked by the caller).
+    published : str, optional
+        The graph sha256 the registry or config.json records for these safetensors.
+    model : IonMorphNet, optional
+        The folder's weights already loaded (else loaded here, with torch).
+
+    Returns
+    -------
+    pathlib.Path
+        The graph in :func:`graph_cache_dir`.
+
+    Raises
+    ------
+    WeightsError
+        The exported graph differs from eager fp32 by more than :data:`PROB_TOLERANCE` (not kept).
+    """
+    folder = Path(folder)
+    path = graph_cache_path(folder)
+    record = graph_record(path)
+    if path.is_file() and record is not None:
+        if sha256_file(path) == record["sha256"]:
+            os.utime(path)
+            return path
+        warn_external(f"{path}: the cached ONNX graph was changed or corrupted since it was exported "
+                      f"(sha256 {record['sha256'][:16]}... recorded); exporting it again")
+    if model is None:
+        from .model import IonMorphNet
+
+        model = IonMorphNet.from_pretrained(folder, verify=False)   # the caller checked the safetensors
+    images = check_images(model.input_size)
+    block = _export_checked(model, path, images, PROB_TOLERANCE)
+    block.update(source=str(folder), published_sha256=published,
+                 matches_published=published is not None and block["sha256"] == published)
+    if published is not None and not block["matches_published"]:
+        warn_external(f"{path}: the ONNX graph exported here (torch {block['exported_with']['torch']}, onnx "
+                      f"{block['exported_with']['onnx']}) has sha256 {block['sha256'][:16]}..., not the published "
+                      f"{published[:16]}...; kept because its class probabilities match eager fp32 within "
+                      f"{block['max_abs_prob_diff']:.1e}")
+    atomic_write_text(_record_path(path), json.dumps(block, indent=2) + "\n")
+    evict_graphs()
+    return path
 
 
 # ----------------------------------------------------------------------------- exporting (torch)
@@ -239,14 +385,41 @@ def max_prob_diff(model, path: str | os.PathLike, images: np.ndarray, batch_size
     return float(np.abs(session_proba(open_session(path), images, batch_size) - ref).max())
 
 
+def _export_checked(model, path: Path, images: np.ndarray, tolerance: float) -> dict[str, Any]:
+    """Export ``model`` to ``path`` and compare it with eager fp32 on ``images``; returns the check's record.
+
+    Raises
+    ------
+    WeightsError
+        The graph differs by more than ``tolerance`` (``path`` is removed).
+    """
+    import onnx
+    import torch
+
+    export_onnx(model, path)
+    diff = max_prob_diff(model, path, images)
+    if not diff <= tolerance:
+        path.unlink(missing_ok=True)
+        raise WeightsError(f"{path}: exported graph differs from eager fp32 by {diff:.2e} in class probability "
+                           f"(tolerance {tolerance:g}); not kept")
+    weights = getattr(getattr(model, "weights_source", None), "folder", None)
+    return {"sha256": sha256_file(path),
+            "weights_sha256": sha256_file(weights / WEIGHTS_FILE) if weights is not None else None,
+            "opset": ONNX_OPSET, "max_abs_prob_diff": diff, "check_images": len(images),
+            "exported_with": {"torch": torch.__version__.split("+")[0], "onnx": onnx.__version__}}
+
+
 def add_onnx(folder: str | os.PathLike, images: np.ndarray | None = None,
              tolerance: float | None = None) -> dict[str, Any]:
-    """Export an IonMorphNet weights folder's safetensors as its ``model.onnx`` and check it.
+    """Export an IonMorphNet weights folder's safetensors as an ONNX graph, check it and record its hash.
 
-    The model is loaded from the folder as users load it (fp16 storage -> fp32), exported with a
-    dynamic batch axis, and its class probabilities compared with eager fp32. config.json gets an
-    ``onnx`` block: file, sha256, ``weights_sha256`` (of model.safetensors), opset and the measured
-    ``max_abs_prob_diff``. Run :func:`ionmorph.models.hub.register_weights` afterwards to list the hash.
+    Publishing step. The model is loaded from the folder as users load it (fp16 storage -> fp32),
+    exported with a dynamic batch axis into the graph cache (:func:`graph_cache_path`; the folder
+    itself gets no ``model.onnx``: users export it on first use, :func:`cached_graph`), and its
+    class probabilities compared with eager fp32. config.json gets an ``onnx`` block: sha256,
+    ``weights_sha256`` (of model.safetensors), opset, the measured ``max_abs_prob_diff`` and
+    ``exported_with`` (torch and onnx versions). Run :func:`ionmorph.models.hub.register_weights`
+    afterwards to list the hash.
 
     Parameters
     ----------
@@ -265,7 +438,7 @@ def add_onnx(folder: str | os.PathLike, images: np.ndarray | None = None,
     Raises
     ------
     WeightsError
-        The graph's probabilities differ by more than ``tolerance`` (no model.onnx is left).
+        The graph's probabilities differ by more than ``tolerance`` (no graph is kept).
     """
     from .model import IonMorphNet
 
@@ -273,14 +446,12 @@ def add_onnx(folder: str | os.PathLike, images: np.ndarray | None = None,
     tolerance = PROB_TOLERANCE if tolerance is None else tolerance
     model = IonMorphNet.from_pretrained(folder)
     images = check_images(model.input_size) if images is None else images
-    path = export_onnx(model, folder / ONNX_FILE)
-    diff = max_prob_diff(model, path, images)
-    if not diff <= tolerance:
-        path.unlink()
-        raise WeightsError(f"{path}: exported graph differs from eager fp32 by {diff:.2e} in class probability "
-                           f"(tolerance {tolerance:g}); not kept")
+    path = graph_cache_path(folder)
+    block = _export_checked(model, path, images, tolerance)
     config = _read_config(folder)
-    config["onnx"] = {"file": ONNX_FILE, "sha256": sha256_file(path), "weights_sha256": sha256_file(folder / WEIGHTS_FILE),
-                      "opset": ONNX_OPSET, "max_abs_prob_diff": diff, "check_images": len(images)}
+    config["onnx"] = block
     atomic_write_text(folder / CONFIG_FILE, json.dumps(config, indent=2) + "\n")
-    return config["onnx"]
+    record = {**block, "source": str(folder), "published_sha256": block["sha256"], "matches_published": True}
+    atomic_write_text(_record_path(path), json.dumps(record, indent=2) + "\n")
+    evict_graphs()
+    return block

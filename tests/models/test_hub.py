@@ -4,6 +4,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -374,7 +375,7 @@ def test_weights_list_says_where_each_version_is(hf_cache, weights, tmp_path, ca
     lines = capsys.readouterr().out.splitlines()[1:]
     assert f"local: checkout weights/ {here}" in lines[0]
     assert "(default)" in lines[1] and "local: Hugging Face cache" in lines[1] and commit in lines[1]
-    assert lines[2].endswith("not downloaded ('ionmorph weights download')")
+    assert lines[2].endswith("not on this machine ('ionmorph weights download' or 'ionmorph weights import')")
 
 
 def test_shipped_model_cards_are_hub_valid():
@@ -420,3 +421,170 @@ def test_generated_ionmorphnet_card_is_hub_valid():
     assert notes in card.text and "| validation (simulated, seen families) | nan |" in card.text
     with pytest.raises(InputError, match="metrics need datasets"):
         model_card(model, metrics={"test": {"accuracy": 0.5}})
+
+
+# ----------------------------------------------------------------------------- weights without the Hub (issue 22)
+def _registered(weights: Path, seed: int = 0) -> tuple[Path, str]:
+    """A tiny weights folder registered as 'tiny' v1 (repo org/tiny) in the private registry; its sha256."""
+    folder = _model(seed).save_pretrained(weights / "tiny")
+    register_weights("tiny", "v1", folder, repo_id="org/tiny")
+    return folder, hub.sha256_file(folder / "model.safetensors")
+
+
+def _cli(argv: list[str], capsys) -> tuple[int, str, str]:
+    from ionmorph.cli import main
+
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    return rc, out, err
+
+
+def _one_line_error(rc: int, err: str, *needles: str) -> None:
+    assert rc == 2 and err.count("\n") == 1 and "Traceback" not in err, err
+    for needle in needles:
+        assert needle in err, (needle, err)
+
+
+def test_export_then_import_resolves_offline_from_the_hf_cache(hf_cache, weights, tmp_path, capsys):
+    folder, sha = _registered(weights)
+    rc, out, _ = _cli(["weights", "export", "tiny", str(tmp_path / "tiny.zip")], capsys)
+    assert rc == 0 and "ionmorph weights import tiny.zip" in out
+    import zipfile
+
+    assert sorted(zipfile.ZipFile(tmp_path / "tiny.zip").namelist()) == [
+        "tiny-v1/README.md", "tiny-v1/config.json", "tiny-v1/model.safetensors"]
+    (weights / "tiny").rename(tmp_path / "moved")           # this machine no longer has the folder
+    with pytest.raises(WeightsError):
+        Tiny.from_pretrained("tiny")
+    rc, out, _ = _cli(["weights", "import", str(tmp_path / "tiny.zip")], capsys)
+    assert rc == 0 and "model.safetensors sha256" in out and "matches tiny v1 in the registry" in out
+    m = Tiny.from_pretrained("tiny")                        # offline (HF_HUB_OFFLINE=1), no environment to set
+    assert m.weights_source.source == "hf-cache" and m.weights_source.folder.is_relative_to(hf_cache)
+    assert hub.sha256_file(m.weights_source.folder / "model.safetensors") == sha
+    torch.testing.assert_close(m.lin.weight, Tiny.from_pretrained(tmp_path / "moved").lin.weight)
+    from huggingface_hub import scan_cache_dir
+
+    assert {r.repo_id for r in scan_cache_dir(hf_cache).repos} == {"org/tiny"}   # huggingface_hub reads it as its own
+    rc, out, _ = _cli(["weights", "import", str(tmp_path / "moved")], capsys)      # a folder imports the same
+    assert rc == 0 and str(m.weights_source.folder) in out
+    rc, out, _ = _cli(["weights", "list", "--json"], capsys)
+    assert json.loads(out)["weights"][0]["available"] == "hf-cache"
+
+
+def test_import_refuses_what_the_registry_does_not_vouch_for(hf_cache, weights, tmp_path, capsys):
+    import zipfile
+
+    folder, _ = _registered(weights)
+    cases = []
+    stranger = _model(7).save_pretrained(tmp_path / "stranger")            # not a registered version
+    cases.append((stranger, ["is no registered weights version", "registered: tiny v1", "--model FOLDER"]))
+    bad = tmp_path / "corrupt"                                             # registered file, config records another
+    _model(7).save_pretrained(bad)
+    (bad / "model.safetensors").write_bytes((folder / "model.safetensors").read_bytes())
+    cases.append((bad, [str(bad / "model.safetensors"), "sha256 mismatch: its config.json expects"]))
+    other = tmp_path / "other-family"                                      # the registered bytes, another family
+    shutil.copytree(folder, other)
+    cfg = json.loads((other / "config.json").read_text())
+    cfg["family"] = "other-test"
+    (other / "config.json").write_text(json.dumps(cfg))
+    cases.append((other, ["holds 'other-test' weights, but tiny is 'tiny-test'"]))
+    (tmp_path / "notzip.zip").write_bytes(b"PK not really")
+    cases.append((tmp_path / "notzip.zip", ["not a readable zip file"]))
+    with zipfile.ZipFile(tmp_path / "empty.zip", "w") as z:
+        z.writestr("notes.txt", "hello")
+    cases.append((tmp_path / "empty.zip", ["holds no config.json"]))
+    with zipfile.ZipFile(tmp_path / "two.zip", "w") as z:
+        for d in ("a", "b"):
+            z.write(folder / "config.json", f"{d}/config.json")
+    cases.append((tmp_path / "two.zip", ["holds 2 weights folders (a, b)"]))
+    with zipfile.ZipFile(tmp_path / "evil.zip", "w") as z:                 # members are taken by name only
+        z.write(folder / "config.json", "../../config.json")
+        z.write(folder / "model.safetensors", "../../model.safetensors")
+    cases.append((tmp_path / "nothing-here", ["no such weights folder or zip"]))
+    (tmp_path / "half").mkdir()
+    cases.append((tmp_path / "half", ["has no config.json"]))
+    for path, needles in cases:
+        rc, _, err = _cli(["weights", "import", str(path)], capsys)
+        _one_line_error(rc, err, *needles)
+    assert not any(hf_cache.iterdir())                                      # nothing was placed
+    rc, out, _ = _cli(["weights", "import", str(tmp_path / "evil.zip")], capsys)
+    assert rc == 0 and not (tmp_path.parent / "config.json").exists()
+    reg = json.loads((weights / "registry.json").read_text())
+    reg["models"]["tiny"]["repo_id"] = None
+    (weights / "registry.json").write_text(json.dumps(reg))
+    rc, _, err = _cli(["weights", "import", str(folder)], capsys)
+    _one_line_error(rc, err, "tiny has no repo_id", "--model FOLDER")
+
+
+def test_export_refuses_bad_outputs_and_unknown_weights(weights, tmp_path, capsys):
+    _registered(weights)
+    (tmp_path / "taken.zip").write_bytes(b"mine")
+    for argv, needles in ((["tiny", str(tmp_path / "w.tar")], ["give a file name ending in .zip"]),
+                          (["tiny", str(tmp_path / "taken.zip")], [str(tmp_path / "taken.zip")]),
+                          (["no-such", str(tmp_path / "x.zip")], ["'no-such' not found"])):
+        rc, _, err = _cli(["weights", "export", *argv], capsys)
+        _one_line_error(rc, err, *needles)
+    assert (tmp_path / "taken.zip").read_bytes() == b"mine" and not (tmp_path / "x.zip").exists()
+    rc, _, _ = _cli(["weights", "export", "tiny", str(tmp_path / "taken.zip"), "--force"], capsys)
+    assert rc == 0 and (tmp_path / "taken.zip").read_bytes()[:2] == b"PK"
+
+
+def test_unresolvable_weights_fail_in_one_line_naming_the_way_out(hf_cache, weights, tmp_path, monkeypatch, capsys):
+    folder, _ = _registered(weights)
+    (weights / "tiny").rename(tmp_path / "gone")
+    hint = ["ionmorph weights export tiny WEIGHTS.zip", "ionmorph weights import WEIGHTS.zip", "--model FOLDER"]
+    rc, _, err = _cli(["weights", "download", "tiny"], capsys)             # offline: the Hub is not asked
+    _one_line_error(rc, err, "HF_HUB_OFFLINE is set", str(hf_cache), *hint)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+
+    def no_network(repo_id, revision, local_only):
+        from huggingface_hub.errors import LocalEntryNotFoundError
+
+        raise LocalEntryNotFoundError("An error happened while trying to locate the files on the Hub.\n"
+                                      "Name or service not known\n(more lines)")
+
+    monkeypatch.setattr(hub, "_from_hub", no_network)
+    rc, _, err = _cli(["weights", "download", "tiny"], capsys)              # online, but no network
+    _one_line_error(rc, err, "nor on the Hugging Face Hub (LocalEntryNotFoundError: An error happened", *hint)
+    assert "Name or service" not in err
+
+
+def test_weights_dir_may_be_a_checkout_weights_folder_without_registry(monkeypatch, tmp_path):
+    """IONMORPH_WEIGHTS_DIR at a checkout's weights/ (no registry.json) uses the packaged registry."""
+    from tumor3d.model import Tumor3DNet
+
+    checkout = Path(__file__).resolve().parents[2] / "weights"
+    monkeypatch.setenv("IONMORPH_WEIGHTS_DIR", str(tmp_path))
+    shutil.copytree(checkout / "tumor3d-tumour-desi", tmp_path / "tumor3d-tumour-desi")
+    assert hub.registry_path() == hub.PACKAGE_REGISTRY
+    model = Tumor3DNet.from_pretrained("tumor3d-tumour-desi")
+    assert (model.weights_source.source, model.weights_source.folder) == ("checkout", tmp_path / "tumor3d-tumour-desi")
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "empty"))
+    with pytest.raises(WeightsError, match="not found in the local Hugging Face cache .*weights import"):
+        resolve_weights("ionmorphnet-convnextv2-tiny")           # registered, but not in this weights dir: not "known: none"
+
+
+def test_verify_fails_a_corrupted_graph(tmp_path, capsys):
+    """A model.onnx (in the folder or the cache) that differs from the hash recorded for it fails verify."""
+    from ionmorph.models.model import IonMorphNet
+    from ionmorph.models.onnx_model import add_onnx, load_onnx
+    from ionmorph.models.preprocessing import PreprocessConfig
+
+    torch.manual_seed(3)
+    folder = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)).save_pretrained(tmp_path / "w")
+    add_onnx(folder)
+    rc, out, _ = _cli(["weights", "verify", str(folder)], capsys)
+    assert rc == 0 and "model.onnx exported into the cache" in out and "equals the published graph's" in out
+    graph = load_onnx(folder).graph
+    shutil.copy(graph, folder / "model.onnx")
+    rc, out, _ = _cli(["weights", "verify", str(folder)], capsys)
+    assert rc == 0 and "model.onnx sha256" in out and "matches the config.json" in out
+    with open(folder / "model.onnx", "r+b") as fh:
+        fh.seek(-1, 2)
+        fh.write(b"\x00")
+    rc, _, err = _cli(["weights", "verify", str(folder)], capsys)
+    _one_line_error(rc, err, str(folder / "model.onnx"), "sha256 mismatch")
+    (folder / "model.onnx").unlink()
+    graph.write_bytes(graph.read_bytes()[:-1])
+    rc, _, err = _cli(["weights", "verify", str(folder)], capsys)
+    _one_line_error(rc, err, str(graph), "cached ONNX graph was changed or corrupted")

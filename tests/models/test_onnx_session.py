@@ -1,22 +1,16 @@
 """onnxruntime session settings of the torch-free CPU path (memory: benchmarks/results/pick_peaks_speed.md)."""
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import pytest
 
-from ionmorph.models.onnx_model import open_session, session_proba
-
-SHIPPED_GRAPH = Path(__file__).resolve().parents[2] / "weights" / "ionmorphnet-convnextv2-tiny" / "model.onnx"
+from ionmorph.models.onnx_model import load_onnx, open_session, session_proba
+from ionmorph.picking.pick import DEFAULT_MODEL
 
 
 @pytest.fixture(scope="module")
 def session():
-    pytest.importorskip("onnxruntime")
-    if not SHIPPED_GRAPH.is_file():
-        pytest.skip("the shipped weights folder has no model.onnx")
-    return open_session(SHIPPED_GRAPH, threads=1)
+    return open_session(load_onnx(DEFAULT_MODEL).graph, threads=1)   # exported once per test session
 
 
 def test_sessions_skip_memory_pattern_planning_but_keep_the_arena(session):
