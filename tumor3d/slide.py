@@ -373,7 +373,7 @@ def _outside(value: float, lo: float, hi: float) -> float:
 
 
 def check_domain(model: Any, raw: np.ndarray, cube: np.ndarray, region: np.ndarray, source: str,
-                 acquisition: Any = None) -> DomainReport:
+                 acquisition: Any = None, measured: np.ndarray | None = None) -> DomainReport:
     """Compare an input with the model's training domain; raise :class:`InputError` when it is clearly
     outside, else return the report with a warning for each borderline measure.
 
@@ -381,13 +381,15 @@ def check_domain(model: Any, raw: np.ndarray, cube: np.ndarray, region: np.ndarr
     (``cube``) sit near the training statistics; and, when the config holds a domain record
     (:func:`domain_record`), the channels' spectral profile, their detection floor and the file's
     pixel size and instrument (``acquisition``, :func:`ionmorph.io.metadata.read_acquisition_info`)
-    match the training slides.
+    match the training slides. The channel measures (signal, profile, floor) are taken over
+    ``measured`` (default ``region``): every measured pixel of the file, as in the record (a
+    region of tissue only has a higher floor than the whole raster); the intensities over ``region``.
     """
     cfg = model.config
     region = np.asarray(region, dtype=bool)
     if not region.any():
         raise InputError(f"{source}: no measured pixels in the region of interest")
-    stats = channel_stats(raw, region)
+    stats = channel_stats(raw, region if measured is None else np.asarray(measured, dtype=bool))
     signal = stats["signal"] >= MIN_SIGNAL_SHARE
     mean = np.asarray(cube)[:, region].mean(axis=1)
     train_mean = model.input_mean.detach().cpu().numpy()
@@ -508,7 +510,7 @@ def predict_slide(model: Any, imzml: str | os.PathLike, region: np.ndarray | Non
     cube, mask, origin, raw = read_channels(imzml, np.asarray(cfg.mz), cfg.ppm, progress, raw=True)
     region = mask if region is None else crop_to_raster(np.asarray(region, dtype=bool), mask.shape, origin, imzml)
     region = region & mask
-    domain = check_domain(model, raw, cube, region, str(imzml), acquisition_info(imzml))
+    domain = check_domain(model, raw, cube, region, str(imzml), acquisition_info(imzml), measured=mask)
 
     def proba(x: np.ndarray) -> np.ndarray:
         return model.predict_proba(torch.from_numpy(x).unsqueeze(1)).numpy()
