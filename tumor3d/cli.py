@@ -10,10 +10,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ionmorph.cli import run
+from ionmorph.errors import InputError
 from ionmorph.picking.pick import DEFAULT_MODEL
 
 from .cohort import TASKS, task_spec
-from .train import SELECTIONS, TrainConfig
+from .train import SELECTIONS, TRAIN_SELECTIONS, TrainConfig
 
 if TYPE_CHECKING:
     from .slide import DomainReport
@@ -42,13 +43,15 @@ def cmd_train(args: argparse.Namespace) -> int:
     from ionmorph.models.hub import is_weights_folder
 
     from .model import Tumor3DNet
+    from .slide import SlideRule
     from .train import MethodSpec, cross_validate, model_card, prepare_task, summarise, train_final
 
     check_output(args.out, [args.cohort], force=args.force, folder=True,
                  owned=lambda p: is_weights_folder(p, Tumor3DNet.family))
     cohort = _cohort(args)
+    base = args.selection if args.selection in SELECTIONS else "ionmorphnet"   # derived rules need its scores
     data = prepare_task(cohort, cache_dir=Path(args.work) / "cache", model=args.ionmorphnet,
-                        selections=(args.selection,), progress=True)
+                        selections=(base,), progress=True)
     cfg = TrainConfig(n_channels=args.channels, patch=args.patch, epochs=args.epochs, batch_size=args.batch_size,
                       seed=args.seed, widths=args.widths, pool_mz=args.pool_mz, patience=args.patience,
                       max_per_class=args.max_per_class)
@@ -56,11 +59,41 @@ def cmd_train(args: argparse.Namespace) -> int:
     if args.folds:
         spec = MethodSpec(f"3d-cnn/{args.selection}", args.selection, "3d")
         cv = summarise(cross_validate(data, (spec,), k=args.folds, train=cfg, progress=True))
-        print(json.dumps({k: v for k, v in cv.items() if not k.endswith("folds")}))
+        print(json.dumps({k: v for k, v in cv.items() if not k.endswith("folds") and k != "roc"}))
     model = train_final(data, cfg, selection=args.selection, progress=True)
-    out = model.save_pretrained(args.out, card=model_card(model, cohort.task, data, cv, cfg), dtype="float32",
-                               overwrite=args.force)
+    if cv and "rule" in cv:                   # calibrated on the held-out patients of the CV
+        model.config.slide_rule = cv["rule"]
+        print(f"slide rule: {SlideRule.from_config(model.config).text()}")
+    else:
+        print("slide rule: default (1 % of the region), not calibrated: pass --folds K (K >= 2) to calibrate it "
+              "on held-out patients", file=sys.stderr)
+    card = model_card(model, cohort.task, data, cv, cfg, selection=args.selection, ionmorphnet=str(args.ionmorphnet))
+    out = model.save_pretrained(args.out, card=card, dtype="float32", overwrite=args.force)
     print(f"saved {out}")
+    return 0
+
+
+#: ``tumor3d simulate --seed S`` draws patients numbered from ``NEW_PATIENTS + S * n``: never those of
+#: a training cohort (patients 0..n-1 of ``tumor3d train --task``).
+NEW_PATIENTS = 1000
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    """Simulate new patients of a task's disease (the one ``tumor3d train --task`` trains on)."""
+    from ionmorph.fileio import check_output
+
+    from .cohort import build_cohort
+
+    task_spec(args.task)
+    if args.patients < 1 or args.seed < 0:
+        raise InputError(f"need --patients >= 1 and --seed >= 0, got {args.patients} and {args.seed}")
+    check_output(args.out, force=args.force, folder=True, owned=lambda p: (Path(p) / "cohort.json").is_file())
+    first = NEW_PATIENTS + args.seed * args.patients
+    cohort = build_cohort(args.task, args.out, n_patients=args.patients, seed=args.disease_seed,
+                          first_patient=first, progress=True)
+    for slide in cohort.slides:
+        meta = cohort.slide_meta[slide.name]
+        print(f"{slide.imzml}\t{slide.patient}\t{meta['kind']}\t{meta['annotated_tumour_pixels']} tumour pixels")
     return 0
 
 
@@ -72,13 +105,12 @@ def warn_domain(path: object, report: DomainReport, what: str) -> None:
 
 def cmd_predict(args: argparse.Namespace) -> int:
     """Tumour-probability map and slide call of one imzML file."""
-    from ionmorph.errors import InputError
     from ionmorph.fileio import check_output
     from ionmorph.plotting import is_ionmorph_figure, save_figure
 
     from .cohort import crop_to_raster
     from .model import Tumor3DNet
-    from .slide import (RULE, is_probability_map, map_path, predict_slide, probability_figure, save_probability_map,
+    from .slide import (is_probability_map, map_path, predict_slide, probability_figure, save_probability_map,
                         write_slide_report)
 
     if args.output:
@@ -97,11 +129,17 @@ def cmd_predict(args: argparse.Namespace) -> int:
     region = np.load(args.mask) > 0 if args.mask else None
     pred = predict_slide(model, args.imzml, region)
     warn_domain(args.imzml, pred.domain, "the call")
-    report = {"file": str(args.imzml), "tumour": pred.tumour, "score": round(pred.score, 4), "rule": RULE,
-              "channels_found": f"{pred.domain.found}/{pred.domain.total}", "warnings": list(pred.domain.warnings)}
+    rule = pred.rule
+    if pred.call == "too close to call":
+        print(f"tumor3d: {args.imzml}: too close to call: score {pred.score:.2%} lies between "
+              f"{rule.threshold / rule.band:.2%} and the threshold {rule.threshold:.2%}; have the slide read",
+              file=sys.stderr)
+    report = {"file": str(args.imzml), "call": pred.call, "tumour": pred.tumour, "score": round(pred.score, 4),
+              "threshold": round(rule.threshold, 4), "too_close_below": round(rule.threshold / rule.band, 4),
+              "rule": rule.text(), "calibration": rule.calibration, **pred.domain.as_dict()}
     if args.output:
         annotation = crop_to_raster(np.load(args.mask), pred.prob.shape, pred.origin, args.mask) if args.mask else None
-        fig = probability_figure(pred.prob, annotation, Path(args.imzml).stem, call=(pred.tumour, pred.score))
+        fig = probability_figure(pred.prob, annotation, Path(args.imzml).stem, call=(pred.call, pred.score, rule))
         report["figure"] = str(save_figure(fig, args.output, inputs=[args.imzml, args.mask],
                                            overwrite=args.force))
         report["map"] = str(save_probability_map(pred.prob, map_path(args.output)))
@@ -120,7 +158,7 @@ def cmd_explain(args: argparse.Namespace) -> int:
     from .explain import explain, is_attribution_table, precision_at_k
     from .model import Tumor3DNet
     from .patches import extract_patches, sample_centres
-    from .slide import check_domain, read_channels
+    from .slide import acquisition_info, check_domain, read_channels
 
     check_output(args.output, force=args.force, owned=is_attribution_table)
     cohort = load_cohort(args.cohort)
@@ -128,7 +166,8 @@ def cmd_explain(args: argparse.Namespace) -> int:
     cfg, patches = model.config, []
     for i, slide in enumerate(cohort.slides):
         cube, mask, origin, raw = read_channels(slide.imzml, np.asarray(cfg.mz), cfg.ppm, raw=True)
-        warn_domain(slide.imzml, check_domain(model, raw, cube, mask, str(slide.imzml)), "its attributions")
+        warn_domain(slide.imzml, check_domain(model, raw, cube, mask, str(slide.imzml), acquisition_info(slide.imzml)),
+                    "its attributions")
         ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
         centres, _ = sample_centres(ann * mask, args.stride, classes=(2,), balance=False,
                                     max_per_class=args.max_patches, seed=i)
@@ -160,7 +199,25 @@ def _force(p: argparse.ArgumentParser) -> None:
 
 
 def add_cli(sub: argparse._SubParsersAction) -> None:
-    """Add ``train``, ``predict`` and ``explain``."""
+    """Add ``simulate``, ``train``, ``predict`` and ``explain``."""
+    p = sub.add_parser("simulate", help="simulate new patients of a task's disease (in-domain slides for a model "
+                                        "trained with tumor3d train --task)")
+    p.add_argument("out", help="cohort folder to write: <slide>.imzML, masks/<slide>_mask.npy, cohort.json")
+    p.add_argument("--task", default="tumour-desi", help=f"the simulated disease: {', '.join(sorted(TASKS))} "
+                                                         "(default %(default)s)")
+    p.add_argument("--patients", type=int, default=1,
+                   help="patients to simulate, three slides each: tumour-bearing, small lesion, tumour-free "
+                        "(default %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="which new patients: any seed gives patients of the same disease, none of them in the "
+                        f"training cohort (patients numbered from {NEW_PATIENTS} + seed x patients; default "
+                        "%(default)s)")
+    p.add_argument("--disease-seed", type=int, default=0,
+                   help="seed of the disease (ion panel and tumour markers): the --seed that tumor3d train "
+                        "--task was given; the shipped model's is 0 (default %(default)s)")
+    _force(p)
+    p.set_defaults(func=cmd_simulate)
+
     p = sub.add_parser("train", help="train a Tumor3DNet on a cohort (real or simulated)")
     src = p.add_mutually_exclusive_group(required=True)
     src.add_argument("--cohort", help="cohort folder: <slide>.imzML files, masks/<slide>_mask.npy annotations "
@@ -174,10 +231,12 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
                    help="patients of a simulated cohort (default: the task's, 12)")
     p.add_argument("--ionmorphnet", default=DEFAULT_MODEL,
                    help="IonMorphNet weights that choose the ion images (default %(default)s)")
-    p.add_argument("--selection", default="ionmorphnet", choices=SELECTIONS,
-                   help="how the ion images are chosen: by IonMorphNet's informative score (default), the "
-                        "same without the off-sample class (ionmorphnet-tissue), or at random or by mean "
-                        "intensity for comparison")
+    p.add_argument("--selection", default="ionmorphnet", choices=TRAIN_SELECTIONS,
+                   help="how the ion images are chosen, without tumour labels: by IonMorphNet's informative "
+                        "score (default), the same without the off-sample class (ionmorphnet-tissue), with a "
+                        "diversity rule (ionmorphnet-diverse), one image per spatial pattern "
+                        "(ionmorphnet-clusters), a budget spread over IonMorphNet's classes (ionmorphnet-classes), "
+                        "or at random or by mean intensity for comparison")
     p.add_argument("--channels", type=int, default=TrainConfig.n_channels,
                    help="number of ion images (m/z channels) the model reads (default %(default)s)")
     p.add_argument("--patch", type=int, default=TrainConfig.patch,
@@ -197,7 +256,9 @@ def add_cli(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--batch-size", type=int, default=TrainConfig.batch_size,
                    help="patches per optimizer step (default %(default)s)")
     p.add_argument("--folds", type=int, default=0,
-                   help="first report k-fold cross-validation grouped by patient (0: skip; default)")
+                   help="first run k-fold cross-validation grouped by patient: reports it, and calibrates the "
+                        "slide rule on the held-out patients' slides (at most 5 %% of tumour-free slides called "
+                        "tumour); 0: skip, the default rule is kept (default)")
     p.add_argument("--seed", type=int, default=0,
                    help="random seed of the simulated cohort and the training (default %(default)s)")
     _force(p)

@@ -187,7 +187,7 @@ def task_spec(task: str | TaskSpec) -> TaskSpec:
 
 def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients: int | None = None,
                  shape: Sequence[int] | None = None, seed: int = 0, knobs: Knobs = Knobs(),
-                 progress: bool = False) -> Cohort:
+                 first_patient: int = 0, progress: bool = False) -> Cohort:
     """Simulate a tumour cohort (module docstring) into ``out_dir``; finished slides are kept.
 
     Parameters
@@ -202,6 +202,9 @@ def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients
         Cohort seed: panel, markers, patient draws and slides are deterministic from it.
     knobs : Knobs
         The realism knobs (:mod:`tumor3d.realism`).
+    first_patient : int
+        Number of the first patient: later numbers are new patients of the same simulated disease
+        (same ion panel and markers), e.g. slides for a model trained on patients 0..n-1.
     """
     from tqdm.auto import tqdm
 
@@ -211,9 +214,10 @@ def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients
     n = spec.n_patients if n_patients is None else n_patients
     shape = tuple(spec.shape if shape is None else shape)
     root = Path(out_dir)
-    panel, markers, patients = cohort_design(spec, n, seed, knobs)
+    panel, markers, patients = cohort_design(spec, n, seed, knobs, first_patient)
     slides, slide_meta = [], {}
-    for name, patient, kind, sim in tqdm(simulate_cohort(spec, n, shape, seed, knobs), total=n * len(SLIDE_KINDS),
+    for name, patient, kind, sim in tqdm(simulate_cohort(spec, n, shape, seed, knobs, first_patient),
+                                         total=n * len(SLIDE_KINDS),
                                          desc=f"cohort {spec.name}", disable=not progress):
         slide = Slide(name, patient, root / f"{name}.imzML", root / "masks" / f"{name}_mask.npy")
         if not (slide.imzml.is_file() and slide.mask.is_file()):
@@ -225,7 +229,7 @@ def build_cohort(task: str | TaskSpec, out_dir: str | os.PathLike, *, n_patients
         slide_meta[name] = {"kind": kind, "truth_tumour_pixels": int(sim.truth.sum()),
                             "annotated_tumour_pixels": int((sim.annotation == 2).sum())}
     peaks = markers.peaks(panel)
-    meta = {"knobs": knobs.as_dict(),
+    meta = {"seed": seed, "instrument": spec.instrument, "knobs": knobs.as_dict(),
             "marker_log2_fc": {f"{panel[int(i)].mz:.5f}": float(fc / np.log(2))
                                for i, fc in zip(markers.parents, markers.log_fc)},
             "patients": {pt.name: {"morphology": pt.morphology, "intensity_scale": pt.intensity_scale,

@@ -53,6 +53,11 @@ class Tumor3DConfig:
         Ion-image window half-width used for training.
     normalisation : str
         The intensity normalisation of :func:`tumor3d.patches.normalise_cube`.
+    slide_rule : dict
+        The calibrated slide rule (:class:`tumor3d.slide.SlideRule`; empty: the uncalibrated default).
+    domain : dict
+        What the model was trained on (:func:`tumor3d.slide.domain_record`; empty: only the basic
+        channel and intensity checks of :func:`tumor3d.slide.check_domain` run).
     """
 
     n_channels: int
@@ -67,6 +72,8 @@ class Tumor3DConfig:
     mz: Sequence[float] = field(default_factory=tuple)
     ppm: float = 10.0
     normalisation: str = "tic-permille-log1p"
+    slide_rule: dict = field(default_factory=dict)
+    domain: dict = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:

@@ -40,6 +40,7 @@ from ionmorph.picking.pick import DEFAULT_MODEL
 from ionmorph.picking.reduction import TISSUE_INFORMATIVE, channel_scores, image_similarity, select_channels
 
 from .baselines import PixelClassifier
+from .slide import MIN_FRACTION
 from .cohort import TASKS, Cohort, crop_to_raster, raster_origin
 from .patches import extract_patches, grouped_folds, normalise_cube, sample_centres
 
@@ -55,6 +56,13 @@ SELECTION_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
 SELECTIONS = tuple(SELECTION_RULES)
 #: Selections computed from others or from the training labels (not scored in :func:`prepare_task`).
 DIVERSE, SUPERVISED = "ionmorphnet-diverse", "supervised"
+#: Label-free selections built on IonMorphNet's scores: one image per spatial pattern
+#: (:func:`cluster_channels`) and a budget spread over IonMorphNet's classes (:func:`class_budget_channels`).
+CLUSTERS, CLASS_BUDGET = "ionmorphnet-clusters", "ionmorphnet-classes"
+#: Every label-free selection ``tumor3d train --selection`` accepts.
+TRAIN_SELECTIONS = (*SELECTIONS, DIVERSE, CLUSTERS, CLASS_BUDGET)
+#: Candidates considered by the clustering rule: the top ``POOL_FACTOR * n_channels`` by IonMorphNet score.
+POOL_FACTOR = 3
 #: Weight of the redundancy penalty of the diversity rule (:func:`diverse_channels`).
 DIVERSITY_WEIGHT = 0.5
 
@@ -68,6 +76,9 @@ class SlideData:
     cube: np.ndarray
     annotation: np.ndarray
     mask: np.ndarray
+    stats: dict = field(default_factory=dict)
+    pixel_size_um: float | None = None
+    instrument_model: str | None = None
 
 
 @dataclass
@@ -84,6 +95,7 @@ class TaskData:
     similarity: np.ndarray | None = None
     proba: np.ndarray | None = None
     classes: tuple[str, ...] = ()
+    instrument: str | None = None
 
     def channels(self, selection: str, n_channels: int, train_idx: np.ndarray | None = None) -> np.ndarray:
         """Candidate indices chosen by ``selection`` ("all", one of :data:`SELECTIONS`, :data:`DIVERSE`
@@ -94,6 +106,13 @@ class TaskData:
             return np.arange(len(self.mz))
         if selection == DIVERSE:
             return diverse_channels(self.scores["ionmorphnet"], self.mz, n_channels, self.similarity)
+        if selection == CLUSTERS:
+            return cluster_channels(self.scores["ionmorphnet"], self.mz, n_channels, self.similarity)
+        if selection == CLASS_BUDGET:
+            if self.proba is None:
+                raise InputError("the class-budget selection needs IonMorphNet's class probabilities")
+            return class_budget_channels(self.scores["ionmorphnet"], self.proba, self.classes, self.mz, n_channels,
+                                         self.similarity)
         if selection == SUPERVISED:
             if train_idx is None:
                 raise InputError("the supervised selection needs the training slides")
@@ -135,6 +154,54 @@ def diverse_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int,
         redundancy = np.maximum(redundancy, sim[j])
     keep = np.asarray(kept, dtype=np.int64)
     return keep[np.argsort(np.asarray(mz)[keep], kind="stable")]
+
+
+def cluster_channels(scores: np.ndarray, mz: np.ndarray, n_channels: int, similarity: np.ndarray | None,
+                     pool_factor: int = POOL_FACTOR) -> np.ndarray:
+    """One image per distinct spatial pattern: the ``pool_factor * n_channels`` best-scored
+    candidates are clustered into ``n_channels`` groups by their ion-image similarity (average
+    linkage on 1 - |corr|) and each group contributes its best-scored image. Ascending m/z."""
+    from scipy.cluster.hierarchy import fcluster, linkage
+    from scipy.spatial.distance import squareform
+
+    scores = np.asarray(scores, dtype=np.float64)
+    n = min(int(n_channels), len(scores))
+    if similarity is None or n < 2:
+        return select_channels(scores, mz, n)
+    pool = np.argsort(-scores, kind="stable")[:max(n, pool_factor * n)]
+    dist = 1.0 - np.abs(np.asarray(similarity)[np.ix_(pool, pool)])
+    np.fill_diagonal(dist, 0.0)
+    labels = fcluster(linkage(squareform(np.clip((dist + dist.T) / 2, 0, None), checks=False), "average"),
+                      n, criterion="maxclust")
+    keep = [pool[labels == c][np.argmax(scores[pool[labels == c]])] for c in np.unique(labels)]
+    if len(keep) < n:                       # fewer clusters than asked: fill with the best remaining
+        rest = [i for i in pool if i not in set(keep)]
+        keep += rest[:n - len(keep)]
+    keep = np.asarray(keep, dtype=np.int64)
+    return keep[np.argsort(np.asarray(mz)[keep], kind="stable")]
+
+
+def class_budget_channels(scores: np.ndarray, proba: np.ndarray, classes: tuple[str, ...], mz: np.ndarray,
+                          n_channels: int, similarity: np.ndarray | None,
+                          informative: tuple[str, ...] = DEFAULT_INFORMATIVE) -> np.ndarray:
+    """A budget spread over IonMorphNet's informative classes: each candidate goes to its most
+    probable class; the classes take turns (round robin, best-scored first) until ``n_channels`` are
+    chosen, so that one class (e.g. off-sample ``negative`` images) cannot fill the selection;
+    near-duplicates are passed over as in :func:`ionmorph.picking.reduction.select_channels`."""
+    scores, proba = np.asarray(scores, dtype=np.float64), np.asarray(proba)
+    n = min(int(n_channels), len(scores))
+    top = np.asarray(classes)[proba.argmax(axis=1)]
+    queues = [list(np.flatnonzero(top == c)[np.argsort(-scores[top == c], kind="stable")]) for c in informative]
+    queues.append(list(np.flatnonzero(~np.isin(top, informative))[np.argsort(-scores[~np.isin(top, informative)],
+                                                                                kind="stable")]))
+    order: list[int] = []
+    while any(queues):
+        for q in queues:
+            if q:
+                order.append(int(q.pop(0)))
+    rank = np.empty(len(scores))
+    rank[order] = np.arange(len(order), 0, -1)      # round-robin order as a score
+    return select_channels(rank, mz, n, similarity)
 
 
 @dataclass(frozen=True)
@@ -182,6 +249,8 @@ class MethodSpec:
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("3d-cnn/ionmorphnet", "ionmorphnet", "3d"),
     MethodSpec("3d-cnn/ionmorphnet-diverse", DIVERSE, "3d"),
+    MethodSpec("3d-cnn/ionmorphnet-clusters", CLUSTERS, "3d"),
+    MethodSpec("3d-cnn/ionmorphnet-classes", CLASS_BUDGET, "3d"),
     MethodSpec("3d-cnn/supervised", SUPERVISED, "3d"),
     MethodSpec("3d-cnn/random", "random", "3d"),
     MethodSpec("3d-cnn/intensity", "intensity", "3d"),
@@ -199,6 +268,22 @@ METHODS: tuple[MethodSpec, ...] = (
 PIXEL_METHODS = tuple(m.name for m in METHODS if m.name.startswith("pixel "))
 
 
+def ionmorphnet_provenance(model: Any = DEFAULT_MODEL) -> dict[str, Any]:
+    """Which IonMorphNet weights ``model`` (name, folder or loaded network) is: name, folder, version
+    and sha256 of the safetensors (what results and cards record)."""
+    import json
+
+    from ionmorph.models.hub import resolve_weights, sha256_file
+
+    if not isinstance(model, (str, os.PathLike)):
+        return {"name": type(model).__name__, "version": getattr(model, "version", None)}
+    found = resolve_weights(model)
+    config = json.loads((found.folder / "config.json").read_text(encoding="utf-8"))
+    return {"name": str(model), "folder": str(found.folder), "source": found.source,
+            "version": config.get("ionmorph", {}).get("version"),
+            "sha256": sha256_file(found.folder / "model.safetensors")}
+
+
 def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = DEFAULT_MODEL,
                  candidates: np.ndarray | None = None, selections: tuple[str, ...] = SELECTIONS,
                  seed: int = 0, progress: bool = False) -> TaskData:
@@ -208,6 +293,8 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
     merged within the cohort's ppm. Channel scores are label-free and averaged over slides.
     """
     from tqdm.auto import tqdm
+
+    from .slide import acquisition_info, channel_stats
 
     if candidates is None:
         candidates = cohort_candidates(cohort, progress=progress)
@@ -231,10 +318,14 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
             if s not in net:
                 sums[s] += channel_scores(raw, mz, mask, SELECTION_RULES[s][0], model=model, seed=seed)
         similarity += image_similarity(raw, mask)
-        slides.append(SlideData(slide.name, slide.patient, normalise_cube(raw, tic, mask), ann * mask, mask))
+        info = acquisition_info(slide.imzml)
+        size = None if info is None or info.pixel_size_um is None else float(max(info.pixel_size_um))
+        slides.append(SlideData(slide.name, slide.patient, normalise_cube(raw, tic, mask), ann * mask, mask,
+                                channel_stats(raw, mask), size, None if info is None else info.instrument))
     n = max(len(slides), 1)
+    instrument = TASKS[cohort.task].instrument if cohort.task in TASKS else cohort.meta.get("instrument")
     return TaskData(cohort.task, slides, mz, {s: v / n for s, v in sums.items()}, cohort.ppm, cohort.markers,
-                    similarity / n, None if proba is None else proba / n, classes)
+                    similarity / n, None if proba is None else proba / n, classes, instrument)
 
 
 def cohort_candidates(cohort: Cohort, min_share: float = 0.5, progress: bool = False) -> np.ndarray:
@@ -403,6 +494,8 @@ class FoldResult:
     classifier: Any = None
     channels: np.ndarray | None = None
     seconds: float = 0.0
+    slide_score: np.ndarray = field(default_factory=lambda: np.zeros(0))
+    slide_small: np.ndarray = field(default_factory=lambda: np.zeros(0, dtype=bool))
 
     def patch_balanced_accuracy(self) -> float:
         """Balanced accuracy over the scored test pixels (a patch centred on each; TrainConfig.score_stride)."""
@@ -462,7 +555,7 @@ def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: 
     """
     import time
 
-    from .slide import predict_map, score_grid, slide_call, slide_truth
+    from .slide import SMALL_LESION, predict_map, score_grid, slide_score, slide_truth, tumour_share
 
     t0 = time.perf_counter()
     channels = data.channels(spec.selection, train.n_channels, train_idx)
@@ -473,7 +566,7 @@ def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: 
         fit_network(clf, data, train_idx, channels, patch, train, train.seed + fold)
     else:
         clf.fit(*training_patches([data.slides[i] for i in train_idx], channels, patch, train))
-    y_true, y_prob, s_true, s_call, maps = [], [], [], [], {}
+    y_true, y_prob, s_true, s_score, s_small, maps = [], [], [], [], [], {}
     for i in test_idx:
         s = data.slides[i]
         region = s.annotation > 0
@@ -482,10 +575,12 @@ def run_fold(data: TaskData, spec: MethodSpec, train_idx: np.ndarray, test_idx: 
         y_true.append(s.annotation[keep] - 1)
         y_prob.append(np.stack([1 - prob[keep], prob[keep]], axis=1))
         s_true.append(slide_truth(s.annotation))
-        s_call.append(slide_call(prob, region))
+        s_score.append(slide_score(prob, region))
+        s_small.append(tumour_share(s.annotation) < SMALL_LESION)
         maps[s.name] = prob
     return FoldResult(spec.name, fold, np.concatenate(y_true), np.concatenate(y_prob),
-                      np.array(s_true), np.array(s_call), maps, clf, channels, time.perf_counter() - t0)
+                      np.array(s_true), np.array(s_score) >= MIN_FRACTION, maps, clf, channels,
+                      time.perf_counter() - t0, np.array(s_score), np.array(s_small) & np.array(s_true))
 
 
 def cross_validate(data: TaskData, methods: tuple[MethodSpec, ...] = METHODS, *, k: int = 4,
@@ -506,29 +601,74 @@ def cross_validate(data: TaskData, methods: tuple[MethodSpec, ...] = METHODS, *,
 
 
 def summarise(results: list[FoldResult]) -> dict[str, Any]:
-    """Mean and sd over folds of the patch- and slide-level balanced accuracy (one method)."""
+    """Mean and sd over folds of the patch- and slide-level balanced accuracy (one method; slide level
+    under the default rule), the slide-level ROC of the pooled held-out scores and the calibrated
+    operating point (:func:`slide_level`)."""
     patch = [r.patch_balanced_accuracy() for r in results]
     slide = [r.slide_balanced_accuracy() for r in results]
     return {"patch_ba_mean": float(np.mean(patch)), "patch_ba_sd": float(np.std(patch)),
             "slide_ba_mean": float(np.mean(slide)), "slide_ba_sd": float(np.std(slide)),
             "patch_ba_folds": patch, "slide_ba_folds": slide,
-            "seconds_per_fold": float(np.mean([r.seconds for r in results]))}
+            "seconds_per_fold": float(np.mean([r.seconds for r in results])), **slide_level(results)}
+
+
+def slide_level(results: list[FoldResult], target_fpr: float | None = None) -> dict[str, Any]:
+    """Slide-level numbers of one method's CV (held-out patients only).
+
+    ``roc``: the ROC of every held-out slide score (pooled over folds). ``rule``: the slide rule
+    calibrated on all of them (what a model trained on the whole cohort ships with,
+    :func:`tumor3d.slide.calibrate_rule`). ``operating_point``: an honest estimate of that rule's
+    error rates: each fold's slides are called with the threshold calibrated on the other folds'
+    held-out slides only (false-positive rate on tumour-free slides, sensitivity to all and to
+    small-lesion slides, share too close to call, balanced accuracy).
+    """
+    from .slide import TARGET_FPR, calibrate_rule, operating_point, roc
+
+    target = TARGET_FPR if target_fpr is None else target_fpr
+    scores = np.concatenate([r.slide_score for r in results])
+    truth = np.concatenate([r.slide_true for r in results])
+    small = np.concatenate([r.slide_small for r in results])
+    out: dict[str, Any] = {"roc": roc(scores, truth)}
+    if truth.all() or not truth.any():
+        return out
+    out["rule"] = calibrate_rule(scores, truth, small, target).as_dict()
+    calls = []
+    for r in results:
+        other = [o for o in results if o.fold != r.fold]
+        o_truth = np.concatenate([o.slide_true for o in other]) if other else np.zeros(0, dtype=bool)
+        if not other or o_truth.all() or not o_truth.any():
+            return out
+        rule = calibrate_rule(np.concatenate([o.slide_score for o in other]), o_truth,
+                              np.concatenate([o.slide_small for o in other]), target)
+        calls += [rule.call(v) for v in r.slide_score]
+    out["operating_point"] = operating_point(np.array(calls), truth, small)
+    return out
 
 
 def train_final(data: TaskData, train: TrainConfig = TrainConfig(), selection: str = "ionmorphnet",
                 progress: bool = False) -> Any:
     """Train the 3D CNN on ``selection`` channels of every slide, stopping early on inner validation
     patients as in the CV (:func:`fit_network`); returns the Tumor3DNet."""
+    from .slide import domain_record
+
     spec = MethodSpec(f"3d-cnn/{selection}", selection, "3d")
     channels = data.channels(selection, train.n_channels)
     clf = make_classifier(spec, channels, data.mz, data.ppm, train, ("healthy", "tumour"), progress)
-    return fit_network(clf, data, np.arange(len(data.slides)), channels, train.patch, train, train.seed).model
+    model = fit_network(clf, data, np.arange(len(data.slides)), channels, train.patch, train, train.seed).model
+    if all(s.stats for s in data.slides):
+        model.config.domain = domain_record([s.stats for s in data.slides], channels, instrument=data.instrument,
+                                            pixel_sizes=[s.pixel_size_um for s in data.slides],
+                                            instrument_models=[s.instrument_model for s in data.slides],
+                                            ppm=data.ppm, normalisation=model.config.normalisation)
+    return model
 
 
 def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None = None,
-               train: TrainConfig | None = None) -> str:
+               train: TrainConfig | None = None, selection: str = "ionmorphnet", ionmorphnet: str | None = None) -> str:
     """A README.md model card for a trained Tumor3DNet: training data, architecture and training rule
-    (with ``train``, the config it was trained with), channels, held-out numbers."""
+    (with ``train``, the config it was trained with), channels (``selection``, with the IonMorphNet
+    weights ``ionmorphnet`` that scored them), held-out numbers, slide rule and training domain."""
+    from .slide import SlideRule
     cfg = model.config
     n_pat = len({s.patient for s in data.slides})
     simulated = task in TASKS
@@ -546,7 +686,8 @@ def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None 
              f"{cfg.n_channels} patches of an MSI slide as {' / '.join(cfg.classes)}.", "",
              "## Training data",
              f"{len(data.slides)} slides of {n_pat} patients (task `{task}`), every annotated slide; "
-             f"{cfg.n_channels} ion images chosen by IonMorphNet scores among {len(data.mz)} candidates, "
+             f"{cfg.n_channels} ion images chosen by the label-free selection `{selection}` on IonMorphNet scores"
+             f"{f' (weights `{ionmorphnet}`)' if ionmorphnet else ''} among {len(data.mz)} candidates, "
              f"windows of +/- {cfg.ppm:g} ppm; intensities `{cfg.normalisation}`.", "",
              "## Architecture and training",
              f"{len(cfg.widths)} blocks of {'-'.join(map(str, cfg.widths))} feature maps (Conv3d, batch norm, ReLU, "
@@ -564,9 +705,36 @@ def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None 
         lines += ["| level | balanced accuracy (mean +/- sd over folds) |", "|---|---|",
                   f"| patch | {cv['patch_ba_mean']:.3f} +/- {cv['patch_ba_sd']:.3f} |",
                   f"| slide | {cv['slide_ba_mean']:.3f} +/- {cv['slide_ba_sd']:.3f} |",
-                  "", f"{len(cv['patch_ba_folds'])} folds, grouped by patient; slide rule in tumor3d.slide."]
+                  "", f"{len(cv['patch_ba_folds'])} folds, grouped by patient; the slide row uses the default "
+                  "rule (1 % of the region); the calibrated rule below replaces it."]
+        op, roc = cv.get("operating_point"), cv.get("roc", {})
+        if op:
+            lines += ["", f"Slide-level ROC of the held-out slides: AUC {roc['auc']:.3f}. Calibrated operating point, "
+                      "each fold called with the threshold calibrated on the other folds' held-out slides:", "",
+                      "| false tumour calls on tumour-free slides | sensitivity (all tumour-bearing) | "
+                      "sensitivity (small lesions, 2-5 %) | too close to call | slide balanced accuracy |",
+                      "|---|---|---|---|---|",
+                      f"| {op['fpr']:.3f} | {op['sensitivity']:.3f} | {op['sensitivity_small']:.3f} | "
+                      f"{op['too_close']:.3f} | {op['balanced_accuracy']:.3f} |"]
     else:
         lines.append("Not evaluated.")
+    rule = SlideRule.from_config(cfg)
+    lines += ["", "## Slide rule", rule.text() + "."]
+    if rule.calibration:
+        c = rule.calibration
+        lines += [f"On the {c['n_free'] + c['n_tumour']} held-out slides it was calibrated on: false tumour calls "
+                  f"{c['fpr']:.3f}, sensitivity {c['sensitivity']:.3f} (small lesions {c['sensitivity_small']:.3f}), "
+                  f"too close to call {c['too_close']:.3f} (in-sample: the operating point above is the honest "
+                  "estimate)."]
+    dom = cfg.domain
+    if dom:
+        size = dom.get("pixel_size_um")
+        lines += ["", "## Training domain (checked by `tumor3d predict`)",
+                  f"Instrument `{dom.get('instrument')}`; pixel size "
+                  f"{f'{size[0]:g}-{size[1]:g} um' if size else 'not recorded in the files'}; windows +/- "
+                  f"{dom['ppm']:g} ppm; normalisation `{dom['normalisation']}`; spectral profile and detection floor "
+                  f"of the channels from {dom['n_slides']} slides. A slide clearly outside is refused, a borderline "
+                  "one warned about (tumor3d.slide.check_domain)."]
     lines += ["", "## Intended use and limitations",
               "Research use. Trained on the stated cohort only; expects the same instrument, ion "
               "windows and normalisation. Not a diagnostic device.", "",

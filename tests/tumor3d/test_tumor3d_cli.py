@@ -37,6 +37,14 @@ def test_train_predict_explain(tmp_path, capsys):
     assert len(report["cards"]) == 5 and report["heads"][0]["title"] == "P(tumour)"
     assert "called tumour-bearing" in dict(report["facts"])["call"] and report["heads"][0]["range"][:2] == [0, 1]
     assert out["tumour"] is True and 0 < out["score"] <= 1 and "smoothed" in out["rule"]
+    config = json.loads((model / "config.json").read_text())["tumor3d"]
+    rule, domain = config["slide_rule"], config["domain"]
+    assert out["call"] == "tumour-bearing" and out["threshold"] == round(rule["threshold"], 4)
+    assert rule["calibration"]["n_free"] + rule["calibration"]["n_tumour"] == len(cohort.slides)
+    assert rule["calibration"]["fpr"] <= 0.05 and out["calibration"] == rule["calibration"]
+    assert len(domain["profile_mean"]) == config["n_channels"] and domain["n_slides"] == len(cohort.slides)
+    assert out["channels_found"] == f"{config['n_channels']}/{config['n_channels']}" and out["profile_z"] < 3
+    assert "## Slide rule" in card and "## Training domain" in card
     assert (tmp_path / "map.png").stat().st_size > 1000 and out["map"] == str(tmp_path / "map.npy")
     prob, ann = np.load(tmp_path / "map.npy"), np.load(slide.mask)
     assert prob.shape == ann.shape and prob.dtype == np.float32

@@ -99,13 +99,15 @@ def test_headline_method_on_ionmorphnet_channels(toy, tmp_path):
 
 
 def test_map_figure_shows_the_call_and_rule():
-    from tumor3d.slide import RULE, call_text, probability_figure
+    from tumor3d.slide import SlideRule, call_text, probability_figure
 
     prob = np.full((12, 12), 0.9, dtype=np.float32)
-    fig = probability_figure(prob, np.ones((12, 12), dtype=int), "slide A", call=(True, 0.42))
+    rule = SlideRule(0.03, 2.0)
+    fig = probability_figure(prob, np.ones((12, 12), dtype=int), "slide A", call=(rule.call(0.42), 0.42, rule))
     text = fig._suptitle.get_text()
-    assert text.startswith("slide A\ncalled tumour-bearing (42.0% of the region") and text.endswith(RULE)
-    assert "tumour-free" in call_text(False, 0.0)
+    assert text.startswith("slide A\ncalled tumour-bearing (score 42.00% of the region") and "threshold 3.00%" in text
+    assert text.endswith(rule.text())
+    assert "too close to call" in call_text(rule.call(0.02), 0.02, rule)
 
 
 def test_early_stopping_follows_the_smoothed_validation_ba(toy):
