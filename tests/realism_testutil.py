@@ -1,9 +1,11 @@
 """Small fake pools for the realism tests: smooth 'real' blobs against 'simulated' noise."""
 from __future__ import annotations
 
+import functools
+
 import numpy as np
 
-from ionmorph.evaluation.realism import Stack
+from ionmorph.evaluation.realism import Stack, build_table, describe_stats, discriminator
 
 
 def fake_stacks(seed: int = 0):
@@ -21,3 +23,11 @@ def fake_stacks(seed: int = 0):
         out.append(Stack("sim", "sim", group, f"{group}/{s // 2}", imgs, np.ones(yy.shape, bool),
                          np.arange(8, dtype=float), looks=["structured"] * 4 + ["none"] * 4))
     return out
+
+
+@functools.cache
+def fake_judged():
+    """(table, statistics, one-epoch discriminator result) of :func:`fake_stacks`, computed once per session
+    (the package tests and the benchmark's report tests share it; treat it as read-only)."""
+    t = build_table(fake_stacks())
+    return t, describe_stats(t), discriminator(t, epochs=1, seed=0)

@@ -4,8 +4,7 @@ from __future__ import annotations
 import pytest
 
 from bench_testutil import load_benchmark
-from ionmorph.evaluation.realism import build_table, describe_stats, discriminator
-from realism_testutil import fake_stacks
+from realism_testutil import fake_judged
 
 
 @pytest.fixture(scope="module")
@@ -14,9 +13,7 @@ def bench():
 
 
 def test_report_pieces_on_fake_pools(bench, tmp_path):
-    t = build_table(fake_stacks())
-    stats = describe_stats(t)
-    cnn = discriminator(t, epochs=1, seed=0)
+    t, stats, cnn = fake_judged()
     assert bench.differences(stats)[0].startswith("`")
     bench.side_by_side(t, tmp_path / "a.png", seed=0, n=4)
     bench.discriminator_figure(t, cnn["oof_p_real"], cnn["fold_percentile"], tmp_path / "b.png", n=3)

@@ -7,10 +7,9 @@ import numpy as np
 import pytest
 
 from ionmorph.errors import InputError
-from ionmorph.evaluation.realism import (MAX_WEIGHT_RATIO, MIN_SIDE, SIZE, balance_weights, build_table,
-                                         describe_stats, discriminator, find_real, fold_percentile, quantiles,
-                                         random_forest, raster_summary, weighted_auc)
-from realism_testutil import fake_stacks
+from ionmorph.evaluation.realism import (MAX_WEIGHT_RATIO, MIN_SIDE, SIZE, balance_weights, build_table, find_real,
+                                         fold_percentile, quantiles, random_forest, raster_summary, weighted_auc)
+from realism_testutil import fake_judged, fake_stacks
 
 
 def test_find_real_size_rule_and_duplicates(tmp_path):
@@ -63,13 +62,11 @@ def test_fold_percentile_mean_is_the_auc():
 
 def test_statistics_forest_and_discriminator_on_fake_pools():
     stacks = fake_stacks()
-    t = build_table(stacks)
+    t, stats, cnn = fake_judged()
     assert t.x.shape == (len(t), 1, SIZE, SIZE)
-    stats = describe_stats(t)
     assert stats["morans_i"]["ks"] > 0.5                                    # blobs vs noise
     rf = random_forest(t, seed=0, n_trees=20, n_ablate=2)
     assert rf["cv5_auc_weighted"] > 0.9 and set(rf["lodo_auc"]) == {"alpha", "beta"}
-    cnn = discriminator(t, epochs=1, seed=0)
     assert set(cnn["folds"]) == {"alpha", "beta"} and np.isfinite(cnn["oof_p_real"]).all()
     json.dumps({k: v for k, v in rf.items() if k != "oof_p_real"})
     raster = raster_summary(stacks)
