@@ -18,7 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..io.html_report import HeaderImage, write_html_report
-from .pick import BLOCK_BYTES, DEFAULT_THRESHOLD, PickResult
+from .pick import BLOCK_BYTES, DEFAULT_THRESHOLD, PickResult, score_source
 
 
 def selection_rule(result: PickResult) -> str:
@@ -68,13 +68,14 @@ def write_pick_report(result: PickResult, path: str | os.PathLike, *, cmap: str 
     facts.update({
         "candidates": f"{len(result)} ({result.candidate_kind}), {n_picked} picked",
         "model": result.model,
-        "score": f"{result.scoring}: P({' + '.join(result.informative)})"
-                 + (", mean of the full frame and four corner crops" if result.scoring == "views" else ""),
+        "score": f"{result.scoring}: {score_source(result.scoring, result.informative)}",
         "ppm": "n/a" if result.ppm is None else f"+/- {result.ppm:g} ppm ({result.ppm_source})",
         "selection rule": selection_rule(result),
     })
     cols = result._columns()
     cols["group"] = np.asarray(cols["group"])
+    cols["rank"] = cols.pop("score_rank")   # a card's rank among all candidates (the header states the score)
+    del cols["score_from"]
     order = np.arange(len(result))
     title = f"ionmorph: {Path(result.source).name if result.source else 'ion-image stack'}"
     return write_html_report(path, title=title, facts=facts, columns=cols, images=_blocks(result, order),
