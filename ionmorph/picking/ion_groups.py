@@ -115,6 +115,15 @@ def thumbnails(images: np.ndarray, mask: np.ndarray | None = None, size: int = T
     return out
 
 
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """Rows of ``x`` (n, m) centred and scaled to unit length, float64 (flat rows become 0), so that
+    the dot product of two rows is their Pearson correlation."""
+    z = np.asarray(x, dtype=np.float64)
+    z = z - z.mean(axis=1, keepdims=True)
+    norm = np.linalg.norm(z, axis=1)
+    return np.divide(z, norm[:, None], out=np.zeros_like(z), where=norm[:, None] > 0)
+
+
 def correlation(a: np.ndarray, b: np.ndarray) -> float:
     """Pearson correlation of two flattened images (0 when either is flat)."""
     a = np.asarray(a, dtype=np.float64) - np.mean(a)

@@ -387,10 +387,9 @@ def select(score: np.ndarray, k: int | None, threshold: float | None,
 def _distinct(order: np.ndarray, thumbs: np.ndarray, redundancy: float, k: int | None, n: int) -> np.ndarray:
     """Walk ``order`` and pick each candidate whose thumbnail correlates below ``redundancy`` with every
     one picked before it, up to ``k`` picks."""
-    z = np.asarray(thumbs, dtype=np.float64)
-    z = z - z.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(z, axis=1)
-    z = np.divide(z, norm[:, None], out=np.zeros_like(z), where=norm[:, None] > 0)
+    from .ion_groups import unit_rows
+
+    z = unit_rows(thumbs)
     picked = np.zeros(n, dtype=bool)
     kept: list[int] = []
     for i in order:

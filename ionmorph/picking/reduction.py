@@ -139,12 +139,12 @@ def channel_scores(images: np.ndarray, mz: np.ndarray, mask: np.ndarray | None, 
 
 def image_similarity(images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
     """Pearson correlation (n, n) between the ion images over the measured pixels (0 for flat images)."""
+    from .ion_groups import unit_rows
+
     x = np.asarray(images, dtype=np.float64).reshape(len(images), -1)
     if mask is not None:
         x = x[:, np.asarray(mask, dtype=bool).ravel()]
-    x = x - x.mean(axis=1, keepdims=True)
-    norm = np.linalg.norm(x, axis=1)
-    x = np.divide(x, norm[:, None], out=np.zeros_like(x), where=norm[:, None] > 0)
+    x = unit_rows(x)
     return x @ x.T
 
 
