@@ -23,6 +23,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "ionmorph.synth.cli",      # simulate, corpus
     "ionmorph.cli.pick",       # pick, classify
     "ionmorph.training.train", # train
+    "ionmorph.cli.head",       # train-head
     "ionmorph.cli.convert",    # convert-checkpoint
     "ionmorph.cli.weights",    # weights list | download | verify
 )

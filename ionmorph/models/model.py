@@ -21,6 +21,7 @@ from ..labels import CLASSES, DEFAULT_INFORMATIVE
 from .model_config import CONFIG_FORMAT, FAMILY, settings_from_config
 from .model_config import check_input as check_model_input
 from .preprocessing import PreprocessConfig, preprocess
+from .ranking_head import RankingHead
 
 
 class IonMorphNet(PretrainedMixin, nn.Module):
@@ -42,6 +43,9 @@ class IonMorphNet(PretrainedMixin, nn.Module):
         Version of the weights (set when publishing them).
     training : mapping, optional
         Summary of how the weights were trained (stored in config.json).
+    ranking_head : RankingHead, optional
+        The head that turns class probabilities and native image statistics into the ``learned``
+        peak-picking score (:mod:`ionmorph.models.ranking_head`; stored in config.json).
     """
 
     family: ClassVar[str] = FAMILY
@@ -49,7 +53,7 @@ class IonMorphNet(PretrainedMixin, nn.Module):
     def __init__(self, architecture: str = "convnextv2_tiny", preprocess: PreprocessConfig | None = None,
                  classes: Sequence[str] = CLASSES, informative: Sequence[str] = DEFAULT_INFORMATIVE,
                  drop_path_rate: float = 0.05, version: str = "0.0.0",
-                 training: Mapping[str, Any] | None = None) -> None:
+                 training: Mapping[str, Any] | None = None, ranking_head: RankingHead | None = None) -> None:
         super().__init__()
         import timm
 
@@ -64,6 +68,7 @@ class IonMorphNet(PretrainedMixin, nn.Module):
         self.drop_path_rate = float(drop_path_rate)
         self.version = str(version)
         self.training_summary = dict(training or {})
+        self.ranking_head = ranking_head
         try:
             self.backbone = timm.create_model(architecture, pretrained=False, in_chans=1,
                                               num_classes=len(self.classes), drop_path_rate=self.drop_path_rate)
@@ -127,6 +132,7 @@ class IonMorphNet(PretrainedMixin, nn.Module):
                 "drop_path_rate": self.drop_path_rate,
                 "version": self.version,
                 "training": self.training_summary,
+                **({"ranking_head": self.ranking_head.to_config()} if self.ranking_head is not None else {}),
             },
         }
 

@@ -9,6 +9,7 @@ from typing import Any, Mapping
 
 from ..errors import InputError
 from .preprocessing import PreprocessConfig
+from .ranking_head import head_from_settings
 
 #: Format of the ``ionmorph`` block of config.json.
 CONFIG_FORMAT = 1
@@ -32,7 +33,8 @@ def settings_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
     -------
     dict
         ``architecture``, ``preprocess`` (a :class:`PreprocessConfig`), ``classes``,
-        ``informative``, ``drop_path_rate``, ``version`` and ``training``.
+        ``informative``, ``drop_path_rate``, ``version``, ``training`` and ``ranking_head`` (a
+        :class:`ionmorph.models.ranking_head.RankingHead`, or ``None`` for weights without one).
 
     Raises
     ------
@@ -46,7 +48,7 @@ def settings_from_config(config: Mapping[str, Any]) -> dict[str, Any]:
             "preprocess": PreprocessConfig.from_dict(block["preprocessing"]),
             "classes": tuple(block["classes"]), "informative": tuple(block["informative"]),
             "drop_path_rate": block.get("drop_path_rate", 0.0), "version": str(block.get("version", "0.0.0")),
-            "training": block.get("training")}
+            "training": block.get("training"), "ranking_head": head_from_settings(block.get("ranking_head"))}
 
 
 def check_input(x: Any, size: int) -> None:

@@ -125,6 +125,7 @@ class OnnxIonMorphNet:
         self.informative: tuple[str, ...] = settings["informative"]
         self.version: str = settings["version"]
         self.preprocess_config = settings["preprocess"]
+        self.ranking_head = settings["ranking_head"]
         self.session = open_session(self.graph, threads)
 
     @property

@@ -54,17 +54,20 @@ from ..errors import InputError
 from ..fileio import atomic_write_text, check_output, csv_columns
 from ..labels import DEFAULT_INFORMATIVE
 from .baselines import BASELINE_SCORES
+from .ranking import IMAGE_STATISTICS, coherence, head_inputs, image_statistics
 
 #: Ways to turn class probabilities into the informative score (module docstring).
-SCORES: tuple[str, ...] = ("classes", "views", "clarity", "views_clarity")
+SCORES: tuple[str, ...] = ("learned", "classes", "views", "clarity", "views_clarity")
 #: Scores weighted by :func:`coherence`.
 COHERENCE_SCORES: tuple[str, ...] = ("clarity", "views_clarity")
 #: Scores averaged over the views of :mod:`ionmorph.models.views`.
 VIEW_SCORES: tuple[str, ...] = ("views", "views_clarity")
 #: Side (cells) of the thumbnails compared by the ``redundancy`` rule.
 REDUNDANCY_THUMBNAIL = 32
-#: Images per chunk of :func:`coherence` (bounds its float64 working copies).
-COHERENCE_CHUNK = 32
+#: The score of the weights' ranking head (:mod:`ionmorph.models.ranking_head`).
+HEAD_SCORE = "learned"
+#: What ``score="learned"`` falls back to for weights without a ranking head.
+HEADLESS_SCORE = "views_clarity"
 #: The informative score used unless ``score=`` says otherwise.
 DEFAULT_SCORE = "views_clarity"
 #: Score cut-off used when neither ``k`` nor ``threshold`` is given.
@@ -85,6 +88,9 @@ def score_source(scoring: str, informative: Sequence[str]) -> str:
     summed = "+".join(f"p_{c}" for c in informative)
     if scoring in BASELINE_SCORES:
         return f"{scoring} of the raw ion image (classic baseline; not from the p_ columns)"
+    if scoring == HEAD_SCORE:
+        return ("the weights' ranking head: predicted correlation of the image with the section's main tissue "
+                "segments, from the full frame's p_ columns and statistics of the image at native resolution")
     if scoring in VIEW_SCORES:
         source = (f"{summed} averaged over the full frame and 4 corner crops; the p_ columns are the full "
                   "frame's, the crops' probabilities are not written")
@@ -402,28 +408,6 @@ def _distinct(order: np.ndarray, thumbs: np.ndarray, redundancy: float, k: int |
     return picked
 
 
-def coherence(images: np.ndarray, mask: np.ndarray | None, config: Any = None) -> np.ndarray:
-    """Spatial coherence of each ion image at native resolution, in [0, 1).
-
-    Moran's I (4 neighbours, :func:`ionmorph.picking.baselines.morans_i`) of the image after the hotspot clip
-    of :func:`ionmorph.models.preprocessing.normalise_measured` (``config``: the model's preprocessing
-    settings), floored at 0. Signal that varies smoothly over neighbouring pixels scores near 1,
-    shot noise and speckle near 0, whatever the pattern; a hotspot no longer decides it.
-    """
-    from .baselines import morans_i
-    from ..models.preprocessing import PreprocessConfig, normalise_measured
-
-    config = config or PreprocessConfig()
-    images = np.asarray(images)
-    m = np.ones(images.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
-    out = np.zeros(len(images), dtype=np.float32)
-    for start in range(0, len(images), COHERENCE_CHUNK):
-        chunk = np.zeros((min(COHERENCE_CHUNK, len(images) - start),) + m.shape, dtype=np.float32)
-        chunk[:, m] = normalise_measured(images[start:start + COHERENCE_CHUNK][:, m], config)
-        out[start:start + len(chunk)] = np.maximum(np.nan_to_num(morans_i(chunk, m)), 0.0)
-    return out
-
-
 def _open(source: Any, mz: Any, mask: Any, candidates: Any, ppm: float | None):
     """(data or array, :class:`ionmorph.picking.candidates.Candidates`, raster mask) of any accepted source."""
     from .candidates import Candidates, find_candidates
@@ -580,6 +564,12 @@ def pick_peaks(
     if missing:
         raise InputError(f"informative classes {list(informative)} must be a non-empty subset of {list(net.classes)}")
     cols = [net.classes.index(c) for c in informative]
+    head = getattr(net, "ranking_head", None)
+    if score == HEAD_SCORE and head is None:
+        warnings.warn(f"weights {net.version} carry no ranking head: score {HEAD_SCORE!r} falls back to "
+                      f"{HEADLESS_SCORE!r}", UserWarning, stacklevel=2)
+        score = HEADLESS_SCORE
+    statistics = np.zeros((len(cand), len(IMAGE_STATISTICS)), dtype=np.float32) if score == HEAD_SCORE else None
     pairs = mass_pairs(cand, ppm) if group_isotopes else []
     linked = {i for p in pairs for i in p[:2]}
     thumbs: dict[int, np.ndarray] = {}
@@ -610,6 +600,10 @@ def pick_peaks(
                 block_score = _view_score(clf, net, images, raster_mask, cols, block_score, timings)
             elif score in BASELINE_SCORES:
                 block_score = BASELINE_SCORES[score](images, raster_mask).astype(np.float32)
+            if statistics is not None:
+                t4 = time.perf_counter()
+                statistics[start:start + len(x)] = image_statistics(images, raster_mask, net.preprocess_config)
+                timings["statistics"] = timings.get("statistics", 0.0) + time.perf_counter() - t4
             if score in COHERENCE_SCORES:
                 t4 = time.perf_counter()
                 block_score = block_score * coherence(images, raster_mask, net.preprocess_config)
@@ -620,6 +614,8 @@ def pick_peaks(
             timings["inference"] += t3 - t2
             bar.update(len(x))
             del images, x   # before the next block is extracted: one block of images in memory at a time
+    if statistics is not None:
+        scores = head.predict(head_inputs(head, proba, net.classes, statistics))
     group, isotope_of = group_ions(cand, pairs, thumbs)
     label = np.asarray(net.classes)[proba.argmax(axis=1)] if len(cand) else np.zeros(0, dtype=str)
     name = model if isinstance(model, (str, os.PathLike)) else type(model).__name__
