@@ -139,7 +139,7 @@ def test_outputs_csv_dataframe_plot(weights, section, tmp_path):
     out = res.to_csv(tmp_path / "all.csv")
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 30 and list(rows[0]) == ["mz", *(f"p_{c}" for c in res.classes), "score", "score_from",
-                                                 "label", "picked", "rank", "score_rank", "group", "isotope_of"]
+                                                 "norm", "label", "picked", "rank", "score_rank", "group", "isotope_of"]
     assert rows[0]["score_from"].startswith("(p_structured+p_localized+p_negative averaged over the full frame")
     assert rows[0]["score_from"].endswith("spatial coherence (Moran's I of the hotspot-clipped image, >= 0)")
     assert all(len(r["mz"].split(".")[1]) == 6 for r in rows)                 # 6 decimals, not 17 digits
