@@ -14,7 +14,7 @@ from ionmorph.cli import main as ionmorph_main
 from ionmorph.errors import OutputError
 from ionmorph.models.model import IonMorphNet
 from ionmorph.picking.pick import pick_peaks
-from cli_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
+from tiny_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from ionmorph import fileio
 from ionmorph.cli import run
 from ionmorph.errors import OutputError
 from ionmorph.progress import progress_bar
-from cli_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
+from tiny_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
 
 
 def main(argv: list[str]) -> int:

@@ -8,7 +8,7 @@ import pytest
 
 from ionmorph.cli import run
 from ionmorph.picking.candidates import read_candidate_table
-from cli_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
+from tiny_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
 
 
 def main(argv: list[str]) -> int:

@@ -5,23 +5,18 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 
 from ionmorph.errors import InputError
 from ionmorph.io.msi import open_msi
 from ionmorph.io.normalisation import norm_factor, normalise
-from ionmorph.models.model import IonMorphNet
-from ionmorph.models.preprocessing import PreprocessConfig
 from ionmorph.picking.pick import pick_peaks
-from cli_testutil import isolated_cache  # noqa: F401  (autouse fixture)
+from tiny_testutil import isolated_cache, tiny_model  # noqa: F401  (autouse fixture)
 from msi_testutil import random_spectra, write_imzml
 
 
 @pytest.fixture(scope="module")
 def weights(tmp_path_factory):
-    torch.manual_seed(1)
-    model = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32), version="test")
-    return model.save_pretrained(tmp_path_factory.mktemp("w") / "tiny", dtype="float32")
+    return tiny_model(tmp_path_factory.mktemp("w"), seed=1)
 
 
 @pytest.fixture(scope="module")
