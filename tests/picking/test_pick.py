@@ -152,7 +152,7 @@ def test_outputs_csv_dataframe_plot(weights, section, tmp_path):
     picked = list(csv.DictReader(res.to_csv(tmp_path / "p.csv", picked_only=True).open()))
     np.testing.assert_allclose(sorted(float(r["mz"]) for r in picked), sorted(res.picked_mz), atol=5e-7)
     df = res.to_dataframe()
-    assert df.shape == (30, 15) and df["picked"].sum() == 3
+    assert df.shape == (30, 16) and df["picked"].sum() == 3
     assert len(repr(res)) < 300 and "30 candidates" in repr(res) and "3 picked" in repr(res)
     assert len(res.to_dataframe(picked_only=True)) == 3
     fig = res.plot(n=10, which="all")
