@@ -63,7 +63,7 @@ results of different weights can sit side by side)
     ``<prefix>_<dataset>_segments.png`` (segments computed from the spectra).
 
 Usage: ``python benchmarks/realdata.py [--quick] [--root DIR] [--model NAME_OR_PATH] [--revision TAG]
-[--score NAME] [--out-prefix NAME]``.
+[--score NAME] [--norm none|tic|rms] [--out-prefix NAME]``.
 """
 from __future__ import annotations
 
@@ -134,7 +134,7 @@ def reference_check(name: str, scored: Any) -> dict[str, Any] | None:
 
 def run(root: Path, model: str, revision: str | None, score: str | None, ks: Sequence[int], n_random: int,
         s3pl_epochs: int, s3pl_train_pixels: int, grid_max: int, out_dir: Path, prefix: str,
-        datasets: Sequence[str] | None, backend: str, label: str, progress: bool) -> dict[str, Any]:
+        datasets: Sequence[str] | None, backend: str, label: str, progress: bool, norm: str = "none") -> dict[str, Any]:
     """Score every real-data folder under ``root``; write ``<prefix>.{json,md}`` and figures; return the results."""
     import torch
 
@@ -153,7 +153,8 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
     if not folders:
         raise InputError(f"{root}: no real-data folders (see the layout in benchmarks/realdata.py)")
     res: dict[str, Any] = {"benchmark": "realdata", "label": label, "prefix": prefix, "root": str(root),
-                           "model": model, "model_arg": model, "revision": revision, "score": score, "k": list(ks),
+                           "model": model, "model_arg": model, "revision": revision, "score": score, "norm": norm,
+                           "k": list(ks),
                            "settings": {"random_seeds": n_random, "s3pl_epochs": s3pl_epochs,
                                         "s3pl_train_pixels": s3pl_train_pixels, "grid_max": grid_max,
                                         "backend": backend},
@@ -165,7 +166,7 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
                   f"{folder.n_measured} measured px", file=sys.stderr)
         scored = rd.score_folder(folder, model=model, revision=revision, score=score, ks=ks, n_random=n_random,
                                  s3pl_epochs=s3pl_epochs, s3pl_train_pixels=s3pl_train_pixels, backend=backend,
-                                 progress=progress)
+                                 progress=progress, norm=norm)
         summary = scored.summary
         if scored.r is not None and folder.name in REFERENCE:
             extra = rd.mscf1_by_k({"random_readme_draw": readme_draw_scores(folder.n_channels)}, scored.r,
@@ -249,7 +250,8 @@ def to_markdown(res: dict[str, Any]) -> str:
     ds = res["datasets"]
     lines = [f"# Real-data benchmark ({res['prefix']})", "",
              f"Model: {res['model']}" + (f", revision {res['revision']}" if res["revision"] else "")
-             + f"; weights version {res.get('weights_version') or '?'}; score `{res.get('scoring') or '?'}`. "
+             + f"; weights version {res.get('weights_version') or '?'}; score `{res.get('scoring') or '?'}`; "
+             f"normalisation `{res.get('norm') or 'none'}`. "
              f"Root: `{res['root']}`. Every channel of each section is a candidate (`pick_peaks`, the code path "
              "users get).", "",
              "## Datasets", "", "| dataset | data | raster (H x W) | channels | measured px | labels by eye "
@@ -339,6 +341,7 @@ def to_markdown(res: dict[str, Any]) -> str:
         (f" --model {res['model_arg']}" if res.get("model_arg") not in (None, DEFAULT_MODEL) else "") + \
         (f" --revision {res['revision']}" if res["revision"] else "") + \
         (f" --score {res['score']}" if res["score"] else "") + \
+        (f" --norm {res['norm']}" if res.get("norm", "none") != "none" else "") + \
         (f" --out-prefix {res['prefix']}" if res["prefix"] not in ("realdata", "realdata_quick") else "")
     lines += ["", f"Settings: random {st['random_seeds']} seeds, S3PL {st['s3pl_epochs']} epochs / "
               f"{st['s3pl_train_pixels']} training pixels, backend {st['backend']}. Total wall time "
@@ -349,6 +352,7 @@ def to_markdown(res: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     from ionmorph.errors import InputError
+    from ionmorph.io.normalisation import NORMS
     from ionmorph.picking.pick import DEFAULT_MODEL, DEFAULT_SCORE, SCORES
     from ionmorph.evaluation.realdata import DEFAULT_KS, DEFAULT_RANDOM_SEEDS, pick_supports_score
 
@@ -362,6 +366,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--revision", help="weights revision tag (default: the registry's default)")
     p.add_argument("--score", metavar="NAME", help="pick_peaks(score=NAME), any of ionmorph.picking.pick.SCORES "
                                                    f"({', '.join(SCORES)}); default pick_peaks' own ({DEFAULT_SCORE})")
+    p.add_argument("--norm", default="none", choices=NORMS,
+                   help="pick_peaks(norm=NAME): per-pixel TIC or RMS normalisation of the ion images the model and "
+                        "the baselines see (ionmorph.io.normalisation); the segments' correlations stay those of "
+                        "the raw channels; default none")
     p.add_argument("--backend", default="auto", help="inference backend (ionmorph.models.inference)")
     p.add_argument("--k", type=int, nargs="+", default=list(DEFAULT_KS), help="mSCF1 budgets")
     p.add_argument("--random-seeds", type=int, help=f"seeds of the random baseline (default {DEFAULT_RANDOM_SEEDS}; "
@@ -384,7 +392,7 @@ def main(argv: list[str] | None = None) -> int:
     datasets = [d.strip() for d in a.datasets.split(",") if d.strip()] if a.datasets else None
     res = run(a.root, a.model, a.revision, a.score, a.k, a.random_seeds or (5 if quick else DEFAULT_RANDOM_SEEDS),
               a.s3pl_epochs or (1 if quick else 10), a.s3pl_train_pixels, a.grid_max or (24 if quick else 48),
-              a.out, prefix, datasets, a.backend, "quick" if quick else "full", not a.no_progress)
+              a.out, prefix, datasets, a.backend, "quick" if quick else "full", not a.no_progress, norm=a.norm)
     print(to_markdown(res))
     return 0
 

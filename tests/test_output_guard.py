@@ -12,30 +12,17 @@ import torch
 
 from ionmorph.cli import main as ionmorph_main
 from ionmorph.errors import OutputError
-from ionmorph.models.inference import clear_cache
 from ionmorph.models.model import IonMorphNet
 from ionmorph.picking.pick import pick_peaks
-from ionmorph.models.preprocessing import PreprocessConfig
-from msi_testutil import random_spectra, write_imzml
+from tiny_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("guard")
-    torch.manual_seed(2)
-    weights = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)).save_pretrained(d / "tiny")
-    coords = [(x, y) for y in range(1, 11) for x in range(1, 11)]
-    _, spectra = random_spectra(len(coords), seed=5, n_peaks=12)
-    path = write_imzml(d / "sec.imzML", spectra, coords)
+    weights, path, _ = tiny_model_and_section(d, 10, 10, n_peaks=12)
     path.chmod(0o444)                                    # the reported case: a read-only input
     return d, weights, path
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("IONMORPH_CACHE", str(tmp_path / "cache"))
-    yield
-    clear_cache()
 
 
 def _snapshot(*paths):

@@ -71,8 +71,10 @@ def _images(args: argparse.Namespace) -> int:
 
     _check_figure(args.output, args)
     data = open_msi(args.file, z=args.z)
-    images = data.ion_images(args.mz, ppm=args.ppm, tol_da=args.tol_da, progress=args.progress)
+    images = data.ion_images(args.mz, ppm=args.ppm, tol_da=args.tol_da, progress=args.progress, norm=args.norm)
     width = f"+/- {args.tol_da} Da" if args.tol_da else f"+/- {args.ppm:g} ppm"
+    if args.norm != "none":
+        width += f", {args.norm.upper()}-normalised"
     fig = ion_image_grid(images, [f"m/z {m:.4f}" for m in args.mz], data.mask, ncols=args.ncols, cmap=args.cmap,
                          shared_scale=args.shared_scale, suptitle=f"{data.path.name} ({width})")
     print(save_figure(fig, args.output, inputs=[args.file], overwrite=args.force))
@@ -89,6 +91,8 @@ def _check_figure(path, args: argparse.Namespace) -> None:
 
 def add_cli(subparsers) -> None:
     """Add ``info`` and ``images`` to the ``ionmorph`` command."""
+    from .pick import add_norm_option
+
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("file", help="the .imzML file (its .ibd beside it)")
     common.add_argument("--z", type=int, default=None, help="z slice of 3D data")
@@ -108,6 +112,7 @@ def add_cli(subparsers) -> None:
     images.add_argument("--mz", type=float, nargs="+", required=True, help="window centres (m/z)")
     images.add_argument("--ppm", type=float, default=DEFAULT_PPM, help=f"half-width in ppm (default {DEFAULT_PPM:g})")
     images.add_argument("--tol-da", type=float, default=None, help="absolute half-width in Da (overrides --ppm)")
+    add_norm_option(images, "before they are drawn")
     images.add_argument("--ncols", type=int, default=None, help="columns of the grid")
     images.add_argument("--shared-scale", action="store_true",
                         help="one intensity scale for all panels (default: each panel its own)")

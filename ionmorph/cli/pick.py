@@ -5,6 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..errors import InputError
+from ..io.normalisation import NORMS
 from ..labels import CLASSES, DEFAULT_INFORMATIVE
 from ..picking.baselines import BASELINE_SCORES
 from ..picking.pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES
@@ -17,6 +18,15 @@ def informative_classes(args: argparse.Namespace) -> tuple[str, ...]:
     return tuple(c for c in chosen if c != "negative") if args.exclude_off_sample else chosen
 
 
+def add_norm_option(p: argparse.ArgumentParser, when: str) -> None:
+    """The ``--norm {none,tic,rms}`` option (:mod:`ionmorph.io.normalisation`), shared by images, pick,
+    classify and report."""
+    p.add_argument("--norm", default="none", choices=NORMS,
+                   help=f"divide every ion image pixel by pixel by the pixel's total ion current (tic) or the "
+                        f"root mean square of its spectrum (rms), scaled to median 1, {when}; an .npz cube: "
+                        "over its own channels (default none: raw intensities)")
+
+
 def pick_options(args: argparse.Namespace) -> dict:
     """The :func:`ionmorph.picking.pick.pick_peaks` keyword arguments (all but ``progress``) of the command line."""
     from ..picking.candidates import read_candidate_table
@@ -26,7 +36,7 @@ def pick_options(args: argparse.Namespace) -> dict:
                 informative=informative_classes(args), candidates=candidates, ppm=args.ppm,
                 model=args.model, revision=args.revision, batch_size=args.batch_size, device=args.device,
                 backend=args.backend, score=args.score, group_isotopes=not args.keep_isotopes,
-                redundancy=getattr(args, "redundancy", None))
+                redundancy=getattr(args, "redundancy", None), norm=args.norm)
 
 
 def _run(args: argparse.Namespace, picked_only: bool) -> int:
@@ -150,7 +160,7 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="an .npz cube: name of a 2-D array of measured pixels (default: every pixel measured)")
     p.add_argument("-o", "--output", type=Path, required=True,
                    help="CSV to write (pick: the picked rows; classify: every candidate; the same columns as "
-                        "PickResult.to_csv): m/z (6 decimals), class probabilities, score, score_from, label, "
+                        "PickResult.to_csv): m/z (6 decimals), class probabilities, score, score_from, norm, label, "
                         "picked, rank (within the picks), score_rank, group, isotope_of and your --candidates "
                         "columns")
     p.add_argument("--mask", type=Path, metavar="REGION",
@@ -210,6 +220,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--redundancy", type=float, metavar="R",
                    help="skip a candidate whose ion image correlates at least R (0-1] with one already picked "
                         "(default: keep near-identical images)")
+    add_norm_option(p, "before they are classified and scored")
     p.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
     p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
     p.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "bf16", "onnx"),

@@ -662,7 +662,7 @@ def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None 
                  ks: Sequence[int] = DEFAULT_KS, n_random: int = DEFAULT_RANDOM_SEEDS, s3pl_epochs: int = 10,
                  s3pl_train_pixels: int | None = 512, backend: str = "auto", device: Any = None,
                  baselines: bool = True, compute_segments: bool = True, n_ranking: int = 10,
-                 progress: bool = False) -> FolderScore:
+                 progress: bool = False, norm: str = "none") -> FolderScore:
     """Judge IonMorphNet on one real-data folder.
 
     Runs :func:`ionmorph.pick_peaks` with every channel of the axis as a candidate; reports the
@@ -696,11 +696,17 @@ def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None 
         Channels listed in ``summary["ranking"]`` (the top of IonMorphNet's ranking).
     progress : bool
         Show progress bars.
+    norm : {"none", "tic", "rms"}
+        Passed to ``pick_peaks(norm=...)``: the model and the baselines see normalised ion images;
+        the mSCF1 ground truth (the channels' correlations with the segments) stays that of the raw
+        channels.
     """
     from ..picking.baselines import rank
     from ..picking.pick import DEFAULT_MODEL, SCORES, pick_peaks
 
     kwargs: dict[str, Any] = folder.pick_kwargs()
+    if norm != "none":
+        kwargs["norm"] = norm
     if score is not None:
         if not pick_supports_score():
             raise InputError("this ionmorph's pick_peaks has no score= argument; run without --score")
@@ -717,7 +723,7 @@ def score_folder(folder: RealFolder, *, model: Any = None, revision: str | None 
         raise InputError(f"{folder.path}: pick_peaks returned {len(res)} candidates for the {folder.n_channels} "
                          "channels of the axis (duplicate or out-of-range m/z?)")
     summary: dict[str, Any] = {**folder.describe(), "model": res.model, "weights_version": weights_version(res.model),
-                               "score": getattr(res, "scoring", score),
+                               "score": getattr(res, "scoring", score), "norm": getattr(res, "norm", "none"),
                                "informative": list(res.informative), "predicted": class_shares(res.label),
                                "seconds": {"ionmorphnet": round(classify_s, 3)}}
     summary["per_channel"] = [{"index": i, "mz": float(res.mz[i]), "predicted": str(res.label[i]),

@@ -10,6 +10,7 @@ if TYPE_CHECKING:  # the exports: type checkers read these imports, exports_of r
     from .export import save_ion_images, write_reduced_imzml
     from .metadata import AcquisitionInfo, read_acquisition_info
     from .msi import DEFAULT_PPM, MSIData, SpectraChunk, mz_windows, open_msi
+    from .normalisation import NORMS, norm_factor, normalise
 
 _EXPORTS = exports_of(__name__, __file__)
 __all__ = sorted(_EXPORTS)

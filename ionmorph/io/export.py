@@ -109,7 +109,8 @@ def _cv(ref: str, accession: str, name: str, value: Any = None, unit: tuple[str,
 
 
 def _imzml_header(run_id: str, uuid: str, sha1: str, n_spectra: int, extent: tuple[int, int],
-                  pixel_size_um: tuple[float, float] | None, polarity: str | None, instrument: str | None) -> str:
+                  pixel_size_um: tuple[float, float] | None, polarity: str | None, instrument: str | None,
+                  normalisation: str | None = None) -> str:
     """Everything of a reduced continuous centroid imzML before its first ``<spectrum>``."""
     from xml.sax.saxutils import quoteattr
 
@@ -183,6 +184,9 @@ def _imzml_header(run_id: str, uuid: str, sha1: str, n_spectra: int, extent: tup
         '    <dataProcessing id="ionmorph_export">',
         '      <processingMethod order="1" softwareRef="ionmorph">',
         "        " + _cv("MS", "MS:1000035", "peak picking"),
+        *(["        " + _cv("MS", "MS:1001484", "intensity normalization"),
+           f'        <userParam name="ionmorph normalisation" value={quoteattr(normalisation)} type="xsd:string"/>']
+          if normalisation not in (None, "none") else []),
         "      </processingMethod>",
         "    </dataProcessing>",
         "  </dataProcessingList>",
@@ -222,7 +226,8 @@ def _spectrum_xml(index: int, x: int, y: int, n: int, mz_offset: int, offset: in
 def write_reduced_imzml(path: str | os.PathLike, images: np.ndarray, mz: Sequence[float] | np.ndarray,
                         xy: np.ndarray, coords: np.ndarray, *, polarity: str | None = None,
                         pixel_size_um: tuple[float, float] | None = None, instrument: str | None = None,
-                        inputs: Sequence[Any] = (), overwrite: bool = False) -> Path:
+                        normalisation: str | None = None, inputs: Sequence[Any] = (),
+                        overwrite: bool = False) -> Path:
     """Write the ion images of peaks ``mz`` as a continuous centroid imzML (+ .ibd); returns the .imzML path.
 
     The file is valid imzML 1.1 (mzML 1.1 schema: OpenMS's ``ImzMLFile().isValid`` accepts it):
@@ -247,6 +252,10 @@ def write_reduced_imzml(path: str | os.PathLike, images: np.ndarray, mz: Sequenc
         Pixel size (x, y) in micrometres, written when known.
     instrument : str, optional
         The source's instrument model, written when known.
+    normalisation : {"tic", "rms"}, optional
+        How the images were normalised (:mod:`ionmorph.io.normalisation`), written into the data
+        processing as PSI-MS "intensity normalization" and the userParam ``ionmorph normalisation``;
+        None or ``"none"`` writes nothing.
     inputs : sequence of path-like
         The files the images came from (never overwritten).
     overwrite : bool
@@ -281,7 +290,7 @@ def write_reduced_imzml(path: str | os.PathLike, images: np.ndarray, mz: Sequenc
         sha1.update(chunk)
     extent = (int(xy[:, 0].max()), int(xy[:, 1].max())) if n_pixels else (0, 0)
     header = _imzml_header(xml_id(path.stem), file_uuid.hex, sha1.hexdigest(), n_pixels, extent,
-                           pixel_size_um, polarity, instrument)
+                           pixel_size_um, polarity, instrument, normalisation)
     tics = values.sum(axis=1, dtype=np.float64)
     with atomic_path(path) as tmp_xml, atomic_path(ibd) as tmp_ibd:     # the .ibd is moved into place first
         with open(tmp_ibd, "wb") as fh:

@@ -25,6 +25,7 @@ import numpy as np
 
 from ..errors import InputError, MSIFormatError, warn_external
 from .msi_layout import MSILayout
+from .normalisation import check_norm, norm_factor, normalise
 
 #: Default half-width of ion-image windows in ppm: the upper end of the Orbitrap/FT-ICR range
 #: (3-10 ppm, SPEC 3) and narrow enough for most TOF peak lists; pass ``ppm=`` for TOF profiles.
@@ -231,22 +232,48 @@ class MSIReader(MSILayout):
         rows, cols = self.coords[index].T
         out[:, rows, cols] = values.T
 
-    def tic_image(self, progress: bool = False) -> np.ndarray:
-        """Total ion count per pixel, float32 (H, W); unmeasured pixels are 0."""
-        out = np.zeros((1, *self.shape), dtype=np.float32)
+    def _pixel_sums(self, square: bool = False, progress: bool = False) -> np.ndarray:
+        """Per-pixel float64 sum of the intensities (or of their squares), (n_pixels,) in file order;
+        one streaming pass."""
+        out = np.zeros(self.n_pixels, dtype=np.float64)
         for index, _, ints in self.spectra(progress=progress):
             if self.mz_axis is not None:
-                tic = ints.sum(axis=1, dtype=np.float64)
-            else:
+                if square:
+                    block = ints.astype(np.float64)
+                    out[index] = np.einsum("ij,ij->i", block, block)
+                else:
+                    out[index] = ints.sum(axis=1, dtype=np.float64)
+            elif len(ints):
+                flat = np.concatenate(ints).astype(np.float64)
                 counts = np.array([len(a) for a in ints])
-                tic = np.bincount(np.repeat(np.arange(len(ints)), counts), minlength=len(ints),
-                                  weights=np.concatenate(ints).astype(np.float64) if len(ints) else None)
-            self._scatter(out, index, tic[:, None])
+                out[index] = np.bincount(np.repeat(np.arange(len(ints)), counts), minlength=len(ints),
+                                         weights=flat * flat if square else flat)
+        return out
+
+    def _pixel_image(self, values: np.ndarray) -> np.ndarray:
+        """Per-pixel ``values`` (n_pixels,) as a float32 (H, W) image; unmeasured pixels are 0."""
+        out = np.zeros((1, *self.shape), dtype=np.float32)
+        self._scatter(out, np.arange(self.n_pixels), values[:, None])
         return out[0]
+
+    def tic_image(self, progress: bool = False) -> np.ndarray:
+        """Total ion count per pixel, float32 (H, W); unmeasured pixels are 0."""
+        return self._pixel_image(self._pixel_sums(progress=progress))
+
+    def rms_image(self, progress: bool = False) -> np.ndarray:
+        """Root mean square of each pixel's spectrum intensities, float32 (H, W); unmeasured pixels
+        and empty spectra are 0.
+
+        The mean runs over the points the pixel's spectrum stores (the shared axis of continuous
+        data; the pixel's own points of processed data), as Cardinal's ``rmsNorm`` does.
+        """
+        n = np.asarray(self.spectrum_lengths, dtype=np.float64)
+        sums = self._pixel_sums(square=True, progress=progress)
+        return self._pixel_image(np.sqrt(np.divide(sums, n, out=np.zeros_like(sums), where=n > 0)))
 
     def ion_images(self, mz: float | Sequence[float] | np.ndarray, ppm: float = DEFAULT_PPM,
                    tol_da: float | None = None, progress: bool = False,
-                   chunk: int | None = None) -> np.ndarray:
+                   chunk: int | None = None, norm: str = "none") -> np.ndarray:
         """Ion images of all windows in one streaming pass over the spectra.
 
         Parameters
@@ -261,13 +288,23 @@ class MSIReader(MSILayout):
             Show a progress bar.
         chunk : int, optional
             Pixels per chunk (default: about :data:`CHUNK_BYTES` of working memory).
+        norm : {"none", "tic", "rms"}
+            Divide each pixel by its TIC or RMS factor (:mod:`ionmorph.io.normalisation`; one more
+            streaming pass); default none.
 
         Returns
         -------
         numpy.ndarray
-            float32 (n, H, W): per pixel the sum of intensities with lo <= m/z <= hi (inclusive);
-            unmeasured pixels are 0.
+            float32 (n, H, W): per pixel the sum of intensities with lo <= m/z <= hi (inclusive),
+            divided by the pixel's normalisation factor; unmeasured pixels are 0.
         """
+        check_norm(norm)
+        out = self._window_images(mz, ppm, tol_da, progress, chunk)
+        return normalise(out, norm_factor(self, norm, progress=progress))
+
+    def _window_images(self, mz: float | Sequence[float] | np.ndarray, ppm: float, tol_da: float | None,
+                       progress: bool, chunk: int | None) -> np.ndarray:
+        """The raw ion images of :meth:`ion_images` (no normalisation)."""
         lo, hi = mz_windows(mz, ppm=ppm, tol_da=tol_da)
         n = len(lo)
         out = np.zeros((n, *self.shape), dtype=np.float32)

@@ -154,6 +154,8 @@ class PickResult:
         or ``"image stack"``.
     source : str or None
         The file the candidates were read from.
+    norm : str
+        Per-pixel normalisation of the ion images (:data:`ionmorph.io.normalisation.NORMS`).
     """
 
     mz: np.ndarray
@@ -179,6 +181,8 @@ class PickResult:
     candidate_kind: str = "image stack"
     source: str | None = None
     redundancy: float | None = None
+    norm: str = "none"
+    _norm_factor: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
         n = len(self.mz)
@@ -196,6 +200,8 @@ class PickResult:
             rule += (", " if rule else "") + f"threshold={DEFAULT_THRESHOLD if self.threshold is None else self.threshold:g}"
         if self.redundancy is not None:
             rule += f", redundancy={self.redundancy:g}"
+        if self.norm != "none":
+            rule += f", norm={self.norm!r}"
         ppm = "n/a" if self.ppm is None else f"{self.ppm:g} ({self.ppm_source})"
         top = ", ".join(f"{m:.4f}" for m in self.picked_mz[:3]) + (", ..." if self.picked.sum() > 3 else "")
         return (f"PickResult({len(self)} candidates ({self.candidate_kind}), {int(self.picked.sum())} picked "
@@ -224,6 +230,7 @@ class PickResult:
         cols: dict[str, np.ndarray] = {"mz": self.mz}
         cols.update({f"p_{c}": self.proba[:, i] for i, c in enumerate(self.classes)})
         cols.update({"score": self.score, "score_from": np.full(len(self), score_source(self.scoring, self.informative)),
+                     "norm": np.full(len(self), self.norm),
                      "label": self.label, "picked": self.picked, "rank": rank, "score_rank": score_rank,
                      "group": self.group, "isotope_of": self.isotope_of})
         cols.update({k: v for k, v in self.columns.items() if k not in cols})
@@ -248,7 +255,7 @@ class PickResult:
 
         Columns: ``mz`` (6 decimals), ``p_<class>`` per class (of the full frame), ``score``,
         ``score_from`` (how the score was computed and from which probabilities, :func:`score_source`),
-        ``label``, ``picked``, ``rank`` (1 = best score among the picked candidates; empty for the
+        ``norm`` (the ion images' normalisation: none, tic or rms), ``label``, ``picked``, ``rank`` (1 = best score among the picked candidates; empty for the
         others), ``score_rank`` (1 = best score among all candidates), ``group`` and ``isotope_of``
         (:mod:`ionmorph.picking.ion_groups`; empty for a non-isotope), then the user's extra
         candidate columns. ``picked_only`` writes the picked rows only (``ionmorph pick -o``; all
@@ -274,13 +281,16 @@ class PickResult:
         return atomic_write_text(path, buf.getvalue())
 
     def images(self, index: Sequence[int] | np.ndarray) -> np.ndarray:
-        """Raw ion images (len(index), H, W) of candidates ``index`` (re-extracted from a file source)."""
+        """Ion images (len(index), H, W) of candidates ``index`` as classified: re-extracted from a file
+        source, normalised as :attr:`norm` says."""
+        from ..io.normalisation import normalise
+
         idx = np.asarray(index, dtype=np.int64)
         if self._source is None:
             raise InputError("this PickResult keeps no reference to its data; images are unavailable")
         if isinstance(self._source, np.ndarray):
-            return self._source[idx]
-        return self._source.ion_images(self.mz[idx], ppm=self.ppm)
+            return normalise(self._source[idx], self._norm_factor)
+        return normalise(self._source.ion_images(self.mz[idx], ppm=self.ppm), self._norm_factor)
 
     def _export_order(self, picked_only: bool) -> np.ndarray:
         order = self._ranked(picked_only)
@@ -312,7 +322,8 @@ class PickResult:
         info = read_acquisition_info(data.path)
         return write_reduced_imzml(path, self.images(order), self.mz[order], data.xy, data.coords,
                                    polarity=info.polarity, pixel_size_um=info.pixel_size_um,
-                                   instrument=info.instrument, inputs=[self.source], overwrite=overwrite)
+                                   instrument=info.instrument, normalisation=self.norm, inputs=[self.source],
+                                   overwrite=overwrite)
 
     def to_html(self, path: str | os.PathLike, *, cmap: str = "viridis", overwrite: bool = False):
         """Write a self-contained HTML report of every candidate (ion image, m/z, rank, score, class
@@ -477,6 +488,7 @@ def pick_peaks(
     score: str = DEFAULT_SCORE,
     group_isotopes: bool = True,
     redundancy: float | None = None,
+    norm: str = "none",
 ) -> PickResult:
     """Pick the informative m/z channels of an MSI dataset with IonMorphNet.
 
@@ -528,6 +540,10 @@ def pick_peaks(
     redundancy : float, optional
         Skip a candidate whose ion image correlates at least this much with one already picked
         (module docstring); None (default) keeps near-identical images.
+    norm : {"none", "tic", "rms"}
+        Divide every ion image, pixel by pixel, by the pixel's TIC or RMS (median 1;
+        :mod:`ionmorph.io.normalisation`; an array source: over its own channels) before it is
+        classified and scored; default none. Recorded in ``PickResult.norm``.
 
     Returns
     -------
@@ -537,7 +553,9 @@ def pick_peaks(
     from ..progress import progress_bar
     from .ion_groups import group_ions, mass_pairs, thumbnails
     from ..labels import CLASSES
+    from ..io.normalisation import check_norm, norm_factor, normalise
 
+    check_norm(norm)
     select(np.zeros(0, np.float32), k, threshold, redundancy=redundancy)   # validate the rule before the long work
     if score not in SCORES and score not in BASELINE_SCORES:
         raise InputError(f"score must be one of {', '.join(SCORES + tuple(BASELINE_SCORES))}, got {score!r}")
@@ -555,6 +573,7 @@ def pick_peaks(
     h, w = data.shape[1:] if is_array else data.shape
     warn_small_raster(raster_mask, (h, w), what)
     warn_budget(k, len(cand), "k")
+    factor = norm_factor(data, norm, raster_mask if is_array else None, progress=progress)
     timings["reading"] = time.perf_counter() - t0
     t = time.perf_counter()
     clf = get_classifier(model, revision=revision, device=device, backend=backend, batch_size=batch_size)
@@ -581,6 +600,7 @@ def pick_peaks(
         for start in range(0, len(cand), block):
             t = time.perf_counter()
             images = data[start:start + block] if is_array else data.ion_images(cand[start:start + block], ppm=ppm)
+            images = normalise(images, factor)
             block_linked = [i for i in range(start, start + len(images)) if i in linked]
             if block_linked:
                 thumbs.update(zip(block_linked, thumbnails(images, raster_mask, index=np.asarray(block_linked) - start)))
@@ -634,7 +654,7 @@ def pick_peaks(
                       mask=raster_mask, scoring=score, ppm_source=found.ppm_source, group=group,
                       isotope_of=isotope_of, group_isotopes=group_isotopes, columns=found.columns,
                       candidate_kind=found.kind, source=None if is_array else str(data.path),
-                      redundancy=redundancy)
+                      redundancy=redundancy, norm=norm, _norm_factor=factor)
 
 
 def _view_score(clf: Any, net: Any, images: np.ndarray, mask: np.ndarray | None, cols: list[int],

@@ -2,7 +2,7 @@
 
 - :func:`write_pick_report`: the HTML report of every candidate (:mod:`ionmorph.io.html_report`):
   a header with the section (shape, m/z range, pixel size, instrument), its TIC image, the model
-  and weights, score, ppm and selection rule; one card per candidate.
+  and weights, score, ppm, normalisation and selection rule; one card per candidate.
 - :func:`write_pick_spatialdata`: the picked (or all) ion images, the pixels x ions table and the
   peak table as its variable annotations, as a SpatialData store (:mod:`ionmorph.io.scverse`).
 
@@ -18,6 +18,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..io.html_report import HeaderImage, write_html_report
+from ..io.normalisation import NORM_WORDS
 from .pick import BLOCK_BYTES, DEFAULT_THRESHOLD, PickResult, score_source
 
 
@@ -70,12 +71,13 @@ def write_pick_report(result: PickResult, path: str | os.PathLike, *, cmap: str 
         "model": result.model,
         "score": f"{result.scoring}: {score_source(result.scoring, result.informative)}",
         "ppm": "n/a" if result.ppm is None else f"+/- {result.ppm:g} ppm ({result.ppm_source})",
+        "normalisation": NORM_WORDS[result.norm],
         "selection rule": selection_rule(result),
     })
     cols = result._columns()
     cols["group"] = np.asarray(cols["group"])
     cols["rank"] = cols.pop("score_rank")   # a card's rank among all candidates (the header states the score)
-    del cols["score_from"]
+    del cols["score_from"], cols["norm"]                 # the same for every card: in the header
     order = np.arange(len(result))
     title = f"ionmorph: {Path(result.source).name if result.source else 'ion-image stack'}"
     return write_html_report(path, title=title, facts=facts, columns=cols, images=_blocks(result, order),
@@ -104,6 +106,7 @@ def write_pick_spatialdata(result: PickResult, path: str | os.PathLike, *, picke
     var = {k: np.asarray(v)[order] for k, v in cols.items() if k != "mz"}
     var["isotope_of"] = np.asarray(var["isotope_of"], dtype=np.float64)
     meta = {"source": result.source, "model": result.model, "score": result.scoring, "ppm": result.ppm,
+            "norm": result.norm,
             "selection_rule": selection_rule(result)}
     return write_spatialdata(path, images, mask, result.mz[order], origin=origin, pixel_size_um=pixel_size,
                              var=var, uns=meta, labels=labels, inputs=[result.source], overwrite=overwrite)

@@ -10,16 +10,12 @@ import warnings
 
 import numpy as np
 import pytest
-import torch
 
 from ionmorph import fileio
 from ionmorph.cli import run
 from ionmorph.errors import OutputError
-from ionmorph.models.inference import clear_cache
-from ionmorph.models.model import IonMorphNet
-from ionmorph.models.preprocessing import PreprocessConfig
 from ionmorph.progress import progress_bar
-from msi_testutil import random_spectra, write_imzml
+from tiny_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
 
 
 def main(argv: list[str]) -> int:
@@ -29,19 +25,8 @@ def main(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("robust")
-    torch.manual_seed(2)
-    weights = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)).save_pretrained(d / "tiny")
-    coords = [(x, y) for y in range(1, 12) for x in range(1, 12)]
-    _, spectra = random_spectra(len(coords), seed=5, n_peaks=8)
-    path = write_imzml(d / "sec.imzML", spectra, coords)
+    weights, path, _ = tiny_model_and_section(d, 11, 11, n_peaks=8)
     return d, weights, path
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("IONMORPH_CACHE", str(tmp_path / "cache"))
-    yield
-    clear_cache()
 
 
 def _deny_writes_in(monkeypatch, folder):

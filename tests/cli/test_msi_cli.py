@@ -84,6 +84,26 @@ def test_images_grid(small, tmp_path, capsys):
     assert not list(tmp_path.glob(".grid.png.*"))  # atomic write leaves no temporary file
 
 
+def test_images_norm(small, tmp_path, capsys, monkeypatch):
+    from ionmorph.io.msi import MSIData
+
+    seen = []
+    real = MSIData.ion_images
+
+    def spy(self, *a, **kw):
+        seen.append(kw.get("norm"))
+        return real(self, *a, **kw)
+
+    monkeypatch.setattr(MSIData, "ion_images", spy)
+    out = tmp_path / "grid.png"
+    assert main(["images", str(small), "--mz", "300", "500.5", "--norm", "tic", "-o", str(out)]) == 0
+    assert main(["images", str(small), "--mz", "300", "-o", str(out)]) == 0
+    assert seen == ["tic", "none"] and out.stat().st_size > 1000
+    with pytest.raises(SystemExit):
+        main(["images", str(small), "--mz", "300", "--norm", "l1", "-o", str(out)])
+    assert "invalid choice: 'l1'" in capsys.readouterr().err
+
+
 def test_errors_are_one_line(tmp_path, capsys):
     assert main(["info", str(tmp_path / "missing.imzML")]) == 2
     err = capsys.readouterr().err

@@ -5,14 +5,10 @@ import csv
 
 import numpy as np
 import pytest
-import torch
 
 from ionmorph.cli import run
-from ionmorph.models.inference import clear_cache
-from ionmorph.models.model import IonMorphNet
 from ionmorph.picking.candidates import read_candidate_table
-from ionmorph.models.preprocessing import PreprocessConfig
-from msi_testutil import random_spectra, write_imzml
+from tiny_testutil import isolated_cache, tiny_model_and_section  # noqa: F401  (autouse fixture)
 
 
 def main(argv: list[str]) -> int:
@@ -22,19 +18,8 @@ def main(argv: list[str]) -> int:
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory):
     d = tmp_path_factory.mktemp("cli")
-    torch.manual_seed(2)
-    weights = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)).save_pretrained(d / "tiny")
-    coords = [(x, y) for y in range(1, 7) for x in range(1, 8)]
-    common, spectra = random_spectra(len(coords), seed=5, n_peaks=20)
-    path = write_imzml(d / "sec.imzML", spectra, coords)
+    weights, path, common = tiny_model_and_section(d, 7, 6, n_peaks=20)
     return d, weights, path, common
-
-
-@pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path, monkeypatch):
-    monkeypatch.setenv("IONMORPH_CACHE", str(tmp_path / "cache"))
-    yield
-    clear_cache()
 
 
 def test_pick_writes_picked_rows_and_figure(setup, tmp_path, capsys):
@@ -149,3 +134,17 @@ def _has_spatialdata() -> bool:
     import importlib.util
 
     return importlib.util.find_spec("spatialdata") is not None
+
+
+@pytest.mark.parametrize("command", ["pick", "classify"])
+def test_norm_option_reaches_pick_peaks_and_the_csv(setup, tmp_path, capsys, command):
+    d, weights, path, common = setup
+    out = tmp_path / "t.csv"
+    args = [command, str(path), "-o", str(out), "--model", str(weights), "--backend", "eager", "-q"]
+    assert main(args + ["--norm", "rms"] + (["-k", "3"] if command == "pick" else [])) == 0
+    assert {r["norm"] for r in csv.DictReader(out.open())} == {"rms"}
+    assert main(args + ["--force"] + (["-k", "3"] if command == "pick" else [])) == 0
+    assert {r["norm"] for r in csv.DictReader(out.open())} == {"none"}            # default: raw images
+    with pytest.raises(SystemExit) as exc:
+        main(args + ["--norm", "TIC"])
+    assert exc.value.code == 2 and "argument --norm: invalid choice: 'TIC'" in capsys.readouterr().err

@@ -229,6 +229,17 @@ def test_random_expected_and_sampling():
     assert np.array_equal(rd.sample_channels(5, 48), np.arange(5))
 
 
+def test_score_folder_passes_the_normalisation_through(tmp_path):
+    from ionmorph.io.normalisation import norm_factor, normalise
+
+    folder = rd.load_folder(_cube_folder(tmp_path))
+    scored = rd.score_folder(folder, backend="eager", baselines=False, ks=(2,), norm="tic")
+    assert scored.summary["norm"] == "tic" and scored.pick.norm == "tic"
+    want = normalise(folder.images(), norm_factor(folder.source, "tic", folder.measured))
+    np.testing.assert_allclose(scored.pick.images(np.arange(folder.n_channels)), want, rtol=1e-6)
+    assert rd.score_folder(folder, backend="eager", baselines=False, ks=(2,)).summary["norm"] == "none"
+
+
 @pytest.mark.realdata
 def test_score_barley_with_shipped_weights(barley):
     scored = rd.score_folder(barley, backend="eager", baselines=False, ks=(10, 20))

@@ -139,7 +139,7 @@ def test_outputs_csv_dataframe_plot(weights, section, tmp_path):
     out = res.to_csv(tmp_path / "all.csv")
     rows = list(csv.DictReader(out.open()))
     assert len(rows) == 30 and list(rows[0]) == ["mz", *(f"p_{c}" for c in res.classes), "score", "score_from",
-                                                 "label", "picked", "rank", "score_rank", "group", "isotope_of"]
+                                                 "norm", "label", "picked", "rank", "score_rank", "group", "isotope_of"]
     assert rows[0]["score_from"].startswith("(p_structured+p_localized+p_negative averaged over the full frame")
     assert rows[0]["score_from"].endswith("spatial coherence (Moran's I of the hotspot-clipped image, >= 0)")
     assert all(len(r["mz"].split(".")[1]) == 6 for r in rows)                 # 6 decimals, not 17 digits
@@ -152,7 +152,7 @@ def test_outputs_csv_dataframe_plot(weights, section, tmp_path):
     picked = list(csv.DictReader(res.to_csv(tmp_path / "p.csv", picked_only=True).open()))
     np.testing.assert_allclose(sorted(float(r["mz"]) for r in picked), sorted(res.picked_mz), atol=5e-7)
     df = res.to_dataframe()
-    assert df.shape == (30, 15) and df["picked"].sum() == 3
+    assert df.shape == (30, 16) and df["picked"].sum() == 3
     assert len(repr(res)) < 300 and "30 candidates" in repr(res) and "3 picked" in repr(res)
     assert len(res.to_dataframe(picked_only=True)) == 3
     fig = res.plot(n=10, which="all")
