@@ -17,6 +17,12 @@ what is checked where they differ).
 Usage::
 
     python weights/publish_ionmorphnet.py RUN_DIR --notes card_notes.md --tag vX.Y.Z
+    python weights/publish_ionmorphnet.py --base FOLDER --head HEAD_DIR --notes card_notes.md --tag vX.Y.Z
+
+``--base FOLDER --head HEAD_DIR`` publishes the network of a published weights folder unchanged
+(the same safetensors bytes) with the ranking head that ``ionmorph train-head -o HEAD_DIR`` fitted
+(:mod:`ionmorph.models.ranking_head`) under a new tag; the card's metrics are the head's
+validation on held-out simulated sections.
     python weights/publish_ionmorphnet.py --onnx-only [--out weights/ionmorphnet-convnextv2-tiny]
 
 ``--onnx-only`` re-exports and re-checks the graph of an already published folder, records its hash
@@ -104,6 +110,51 @@ def init_description(run: Path) -> str:
     return f"{rec['name']} {rec.get('revision') or rec.get('version')} (sha256 {rec.get('sha256') or 'not recorded'})"
 
 
+def head_metric_rows(report: dict) -> dict[str, dict[str, float]]:
+    """``{ranking: {"mSCF1 k=K": value}}`` of the head's validation on held-out simulated sections."""
+    n = report["sections"]["validation"]
+    return {f"{name} (held-out simulated sections, n={n})": {f"mSCF1 k={k}": float(v)
+                                                             for k, v in zip(report["validation_k"], values)}
+            for name, values in report["validation"].items()}
+
+
+def publish_with_head(args) -> int:
+    """``--base FOLDER --head HEAD_DIR``: the base's network with a fitted ranking head, as a new tag."""
+    from ionmorph.models.hub import register_weights
+    from ionmorph.models.model import IonMorphNet, model_card
+    from ionmorph.models.ranking_head import RankingHead
+
+    report = json.loads((args.head / "report.json").read_text())
+    model = IonMorphNet.from_pretrained(args.base)
+    base_version = model.version
+    model.ranking_head = RankingHead.from_config(json.loads((args.head / "ranking_head.json").read_text()))
+    model.version = args.tag.lstrip("v")
+    model.training_summary = dict(model.training_summary, ranking_head="see ionmorph.ranking_head.training")
+    model.training_summary.setdefault("network_from", f"{NAME} {base_version} (unchanged)")
+    staging = args.head / "publish"
+    shutil.rmtree(staging, ignore_errors=True)
+    staging.mkdir(parents=True)
+    for figure in ("confusion.png",):
+        if (args.base / figure).is_file():
+            shutil.copy(args.base / figure, staging / figure)
+    notes = args.notes.read_text(encoding="utf-8")
+    card = model_card(model, metrics=head_metric_rows(report), datasets=["ionmorph-synth"], name=NAME,
+                      repo_id=f"ionmorph/{NAME}", evaluation_notes=notes)
+    model.save_pretrained(staging / "weights", card=card, dtype="float16")
+    publish_onnx(staging / "weights", args.realdata / "barley")
+    classify_barley(staging / "weights", args.realdata / "barley", staging)
+    for f in staging.iterdir():
+        if f.is_file():
+            shutil.copy(f, staging / "weights" / f.name)
+    for extra in args.figures:
+        shutil.copy(extra, staging / "weights" / extra.name)
+    shutil.rmtree(args.out, ignore_errors=True)  # our own published folder, rebuilt whole
+    shutil.move(staging / "weights", args.out)
+    register_weights(NAME, args.tag, args.out, repo_id=f"ionmorph/{NAME}")
+    print(f"published {NAME} {args.tag} (network {base_version} + ranking head) -> {args.out}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     """Publish the run; see the module docstring."""
     from ionmorph.models.hub import register_weights
@@ -116,7 +167,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--realdata", type=Path, default=REPO.parent / "shared" / "realdata")
     p.add_argument("--out", type=Path, default=REPO / "weights" / NAME)
     p.add_argument("--onnx-only", action="store_true", help="only re-export, check and record the ONNX graph of --out")
+    p.add_argument("--base", type=Path, help="published weights folder whose network is kept (with --head)")
+    p.add_argument("--head", type=Path, help="output folder of 'ionmorph train-head' (with --base)")
+    p.add_argument("--figures", type=Path, nargs="*", default=[], help="extra figures for the card (with --head)")
     args = p.parse_args(argv)
+    if args.head is not None or args.base is not None:
+        if args.head is None or args.base is None or args.notes is None or args.tag is None:
+            p.error("--base, --head, --notes and --tag go together")
+        return publish_with_head(args)
     if args.onnx_only:
         publish_onnx(args.out, args.realdata / "barley")
         tag = "v" + json.loads((args.out / "config.json").read_text())["ionmorph"]["version"]

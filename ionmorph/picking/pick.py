@@ -69,7 +69,7 @@ HEAD_SCORE = "learned"
 #: What ``score="learned"`` falls back to for weights without a ranking head.
 HEADLESS_SCORE = "views_clarity"
 #: The informative score used unless ``score=`` says otherwise.
-DEFAULT_SCORE = "views_clarity"
+DEFAULT_SCORE = "learned"
 #: Score cut-off used when neither ``k`` nor ``threshold`` is given.
 DEFAULT_THRESHOLD = 0.5
 #: Memory budget of one block of raw candidate ion images (float32).

@@ -66,6 +66,19 @@ def corpus_sections(corpus: str | os.PathLike) -> list[Path]:
     return files
 
 
+def corpus_description(corpus: str | os.PathLike) -> str:
+    """The corpus as the weights record it: its folder name and, from corpus.json, generator and seed
+    (never a local path)."""
+    root = Path(corpus)
+    try:
+        meta = json.loads((root / "corpus.json").read_text())
+    except (OSError, ValueError):
+        return root.name
+    if not isinstance(meta, dict):
+        return root.name
+    return f"{root.name} ({meta.get('generator', 'corpus')} seed {meta.get('seed')})"
+
+
 def section_rows(path: Path, model: Any) -> SectionRows:
     """Rows of one simulated section (module docstring), through ``pick_peaks`` as users run it.
 
@@ -207,7 +220,7 @@ def train_ranking_head(corpus: str | os.PathLike, model: Any, cache: str | os.Pa
     fit, val = split_rows(rows, val_fraction, seed)
     classes = tuple(net.classes)
     head = fit_head(fit, classes, seed=seed)
-    report = {"corpus": str(corpus), "sections": {"fit": len(fit), "validation": len(val)},
+    report = {"corpus": corpus_description(corpus), "sections": {"fit": len(fit), "validation": len(val)},
               "rows": {"fit": int(sum(len(s.mz) for s in fit)), "validation": int(sum(len(s.mz) for s in val))},
               "validation_sections": sorted(s.name for s in val), "seed": seed,
               "hidden": list(HIDDEN), "alpha": ALPHA, "validation_k": list(VALIDATION_K),
