@@ -213,9 +213,10 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--keep-isotopes", action="store_true",
                    help="let isotopes and adducts of one ion be picked separately (default: one pick per ion)")
     p.add_argument("--score", default=DEFAULT_SCORE, choices=SCORES + tuple(BASELINE_SCORES),
-                   help="informative score: the class sum averaged over the whole image and four corner crops "
-                        "(views) or of the whole image alone (classes; five times faster), or either weighted by "
-                        f"the image's native-resolution spatial coherence (views_clarity, clarity); default {DEFAULT_SCORE}; "
+                   help="informative score: the weights' ranking head over class probabilities and native-resolution "
+                        "image statistics (learned; one inference), the class sum averaged over the whole image and "
+                        "four corner crops (views; five inferences) or of the whole image alone (classes), or either "
+                        f"weighted by the image's native-resolution spatial coherence (views_clarity, clarity); default {DEFAULT_SCORE}; "
                         "or a classic baseline to compare with (" + ", ".join(BASELINE_SCORES) + "; needs -k)")
     p.add_argument("--redundancy", type=float, metavar="R",
                    help="skip a candidate whose ion image correlates at least R (0-1] with one already picked "

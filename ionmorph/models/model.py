@@ -154,6 +154,36 @@ _DEFAULT_LIMITATIONS = (
 )
 
 
+def _score_sentence(model: IonMorphNet) -> str:
+    """How ``pick_peaks`` scores with these weights, for the card."""
+    if model.ranking_head is not None:
+        return ("by default `pick_peaks` ranks by the weights' ranking head (`score=\"learned\"`, one inference per "
+                "image): a small perceptron over the class probabilities and statistics of the image at native "
+                "resolution, predicting how strongly the image follows the section's main tissue segments "
+                f"({len(model.ranking_head.features)} inputs; see *Ranking head*). `\"classes\"`, `\"views\"`, "
+                "`\"clarity\"` and `\"views_clarity\"` are the other choices.")
+    return ("weights without a ranking head score by `\"views_clarity\"`: the sum averaged over the full frame and "
+            "four corner crops, weighted by the image's spatial coherence at native resolution.")
+
+
+def _head_section(head: RankingHead) -> list[str]:
+    """The card's *Ranking head* section: inputs, target, layers and how it was trained."""
+    widths = [w.shape[0] for w in head.weights] + [1]
+    lines = ["## Ranking head", "",
+             f"- inputs ({len(head.features)}): " + ", ".join(f"`{f}`" for f in head.features),
+             f"- target: {head.target}",
+             "- perceptron " + " -> ".join(map(str, widths)) + " (ReLU), output clipped to [0, 1]; stored in "
+             "config.json (`ionmorph.ranking_head`), run in NumPy"]
+    lines += [f"- {k}: {v}" for k, v in (head.training or {}).items() if k != "validation"]
+    validation = (head.training or {}).get("validation")
+    if validation:
+        ks = (head.training or {}).get("validation_k", [])
+        lines += ["", "mSCF1 on held-out simulated sections, k = " + ", ".join(map(str, ks)) + ":", "",
+                  "| ranking | " + " | ".join(f"k={k}" for k in ks) + " |", "|---|" + "---|" * len(ks)]
+        lines += [f"| {name} | " + " | ".join(f"{v:.3f}" for v in values) + " |" for name, values in validation.items()]
+    return lines + [""]
+
+
 def _metrics_table(metrics: Mapping[str, Mapping[str, float]]) -> str:
     names = sorted({k for row in metrics.values() for k in row})
     lines = ["| evaluation set | " + " | ".join(names) + " |", "|---|" + "---|" * len(names)]
@@ -221,16 +251,14 @@ def model_card(model: IonMorphNet, *, metrics: Mapping[str, Mapping[str, float]]
         f"# IonMorphNet ({model.architecture}), weights {model.version}", "",
         "Classifies a single mass spectrometry imaging (MSI) ion image into six spatial-structure classes: "
         + ", ".join(f"`{c}`" for c in model.classes) + ". The informative score used for peak picking is the sum "
-        "of the probabilities of " + ", ".join(f"`{c}`" for c in model.informative) + "; by default `pick_peaks` "
-        "averages it over the full frame and four corner crops and weights it by the image's spatial coherence at "
-        "native resolution (`score=\"views_clarity\"`; `\"views\"`, `\"clarity\"` and `\"classes\"` are the "
-        "other choices).", "",
+        "of the probabilities of " + ", ".join(f"`{c}`" for c in model.informative) + "; " + _score_sentence(model), "",
         "## Model", "",
         f"- backbone: timm `{model.architecture}`, 1 input channel, {len(model.classes)} classes",
         f"- input: {s} x {s} pixels; preprocessing `{model.preprocess_config.to_dict()}` (hotspot clip and "
         "quantile scaling over measured pixels, aspect-preserving resize with zero padding)",
         "- method: Weigand et al., IonMorphNet (CVPR 2026 workshop, arXiv 2604.19369), re-implemented from the paper", "",
         "## Training data", "", training_data, "",
+        *(_head_section(model.ranking_head) if model.ranking_head is not None else []),
         "## Intended use", "",
         "Ranking candidate m/z values of an MSI section by spatial informativeness (peak picking without "
         "per-dataset tuning) and choosing a reduced channel stack for downstream models. Use through "

@@ -1,21 +1,27 @@
 """Peak picking with IonMorphNet (SPEC 5): classify every candidate's ion image, rank by informativeness.
 
 Each candidate m/z's ion image is preprocessed (:func:`ionmorph.models.preprocessing.preprocess`, with the
-model's own settings) and classified; its **score** is the sum of the probabilities of the
-informative classes (default ``structured + localized + negative``). ``score="views"`` averages
-that sum over the full frame and four corner crops (:mod:`ionmorph.models.views`; five times the
-inference): the crops enlarge the tissue so that speckle shows, and change how the tissue fills the
-frame. ``score="classes"`` is SPEC 5's plain class sum of the full frame, as the published protocol
-scores it, and five times faster. ``"clarity"`` and ``"views_clarity"`` weight the ``"classes"`` or
-``"views"`` score by the image's spatial coherence at native resolution (:func:`coherence`: Moran's I
-of the hotspot-clipped image, floored at 0): the class says what an image shows, the coherence how
-clearly, at the full resolution that the model's 64 px view averages away (faint speckle looks
-smooth at 64 px). On simulated sections the coherence follows the simulator's clarity (its r^2, the
-graded targets' weight) with Spearman 0.79-0.91. ``"views_clarity"`` is the default
-(:data:`DEFAULT_SCORE`): of the four it has the highest mean mSCF1 on the real sections
-(``benchmarks/results/realdata.md``). Weights trained on graded targets make every score rank by how
-clearly an image shows its pattern
-(:func:`ionmorph.labels.graded_targets`). Probabilities and labels are always those of the full
+model's own settings) and classified once. Its **score** is, by default (``score="learned"``,
+:data:`DEFAULT_SCORE`), the prediction of the weights' ranking head
+(:mod:`ionmorph.models.ranking_head`): from the class probabilities and statistics of the image at
+native resolution (:mod:`ionmorph.picking.ranking`: coherence at three scales, sparsity, hotspot
+share, coverage, brightness within the section), the correlation the image is expected to have with
+the section's main tissue segments, the quantity mSCF1 thresholds (SPEC 6). The head is trained on
+simulated sections only (:mod:`ionmorph.training.ranking_head`); weights without one fall back to
+``"views_clarity"`` with a warning. The other scores:
+
+- ``"classes"``: SPEC 5's sum of the probabilities of the informative classes (default
+  ``structured + localized + negative``) of the full frame, as the published protocol scores it;
+- ``"views"``: that sum averaged over the full frame and four corner crops
+  (:mod:`ionmorph.models.views`; five times the inference): the crops enlarge the tissue so that
+  speckle shows, and change how the tissue fills the frame;
+- ``"clarity"`` and ``"views_clarity"``: ``"classes"`` or ``"views"`` weighted by the image's
+  spatial coherence at native resolution (:func:`ionmorph.picking.ranking.coherence`: Moran's I of
+  the hotspot-clipped image, floored at 0); on simulated sections the coherence follows the
+  simulator's clarity with Spearman 0.79-0.91;
+- a classic baseline of :data:`ionmorph.picking.baselines.BASELINE_SCORES` (needs ``k``).
+
+``benchmarks/results/realdata.md`` compares them on real sections. Probabilities and labels are always those of the full
 frame. The picked set is
 
 - the ``k`` best scores when ``k`` is given (among those reaching ``threshold`` if both are given);
@@ -529,10 +535,11 @@ def pick_peaks(
         interest (only its measured pixels count; candidates still come from the whole file).
     revision : str, optional
         Weights revision tag.
-    score : {"views_clarity", "views", "clarity", "classes"} or a key of :data:`ionmorph.picking.baselines.BASELINE_SCORES`
-        The informative score: the informative classes' probability sum averaged over the full frame
-        and four corner crops, or of the full frame alone; the ``clarity`` ones weighted by the
-        image's spatial coherence (module docstring); or a classic baseline (``morans_i``,
+    score : {"learned", "classes", "views", "clarity", "views_clarity"} or a key of :data:`ionmorph.picking.baselines.BASELINE_SCORES`
+        The informative score: the weights' ranking head (default); the informative classes'
+        probability sum averaged over the full frame and four corner crops, or of the full frame
+        alone; the ``clarity`` ones weighted by the image's spatial coherence (module docstring); or
+        a classic baseline (``morans_i``,
         ``spatial_chaos``, ``mean_intensity``, ...) of the raw ion images, which needs ``k`` (the
         model still gives the probabilities and labels).
     group_isotopes : bool

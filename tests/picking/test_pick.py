@@ -216,7 +216,7 @@ def test_view_score_is_the_mean_over_full_frame_and_corner_crops():
     plain = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False, score="classes")
     views = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False, score="views")
     default = pick_peaks(images, mz=np.arange(5.0) + 100, k=2, progress=False)
-    assert plain.scoring == "classes" and views.scoring == "views" and default.scoring == "views_clarity"
+    assert plain.scoring == "classes" and views.scoring == "views" and default.scoring == "learned"
     np.testing.assert_array_equal(plain.proba, views.proba)          # labels stay the full frame's
     clf = get_classifier()
     cols = [clf.model.classes.index(c) for c in plain.informative]
