@@ -83,9 +83,10 @@ class IonMorphNet(PretrainedMixin, nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.backbone(x)
 
-    def prepare(self, images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Raw ion images (n, H, W) -> model input (n, 1, S, S) with this model's preprocessing."""
-        return preprocess(images, mask, self.preprocess_config)
+    def prepare(self, images: np.ndarray, mask: np.ndarray | None = None, each_normalised=None) -> np.ndarray:
+        """Raw ion images (n, H, W) -> model input (n, 1, S, S) with this model's preprocessing
+        (``each_normalised``: see :func:`ionmorph.models.preprocessing.preprocess`)."""
+        return preprocess(images, mask, self.preprocess_config, each_normalised=each_normalised)
 
     def check_input(self, x: np.ndarray | torch.Tensor) -> None:
         """Raise :class:`InputError` unless ``x`` is a (n, 1, S, S) stack of this model's size."""

@@ -133,9 +133,10 @@ class OnnxIonMorphNet:
         """Side length S of the square model input."""
         return self.preprocess_config.size
 
-    def prepare(self, images: np.ndarray, mask: np.ndarray | None = None) -> np.ndarray:
-        """Raw ion images (n, H, W) -> model input (n, 1, S, S) with this model's preprocessing."""
-        return preprocess(images, mask, self.preprocess_config)
+    def prepare(self, images: np.ndarray, mask: np.ndarray | None = None, each_normalised=None) -> np.ndarray:
+        """Raw ion images (n, H, W) -> model input (n, 1, S, S) with this model's preprocessing
+        (``each_normalised``: see :func:`ionmorph.models.preprocessing.preprocess`)."""
+        return preprocess(images, mask, self.preprocess_config, each_normalised=each_normalised)
 
     def check_input(self, x: np.ndarray) -> None:
         """Raise :class:`ionmorph.errors.InputError` unless ``x`` is (n, 1, S, S) of this model's size."""

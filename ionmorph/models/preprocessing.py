@@ -24,7 +24,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 from dataclasses import dataclass
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import numpy as np
 from threadpoolctl import threadpool_limits
@@ -202,6 +202,7 @@ def preprocess(
     config: PreprocessConfig | None = None,
     *,
     size: int | None = None,
+    each_normalised: Callable[[int, np.ndarray, np.ndarray], None] | None = None,
 ) -> np.ndarray:
     """Turn ion images into model input.
 
@@ -215,6 +216,11 @@ def preprocess(
         Settings; defaults to ``PreprocessConfig()``.
     size : int, optional
         Overrides ``config.size``.
+    each_normalised : callable, optional
+        Called as ``each_normalised(start, raw, normalised)`` for every block of images before it is
+        resized: ``raw`` = ``images[start:start + len(raw)]`` and ``normalised`` the same after
+        steps 1-4, float32 (b, H, W) at native resolution (read them there; the arrays are reused).
+        Statistics at native resolution so share the work of steps 1-4 with the model input.
 
     Returns
     -------
@@ -242,5 +248,7 @@ def preprocess(
         full = np.zeros(chunk.shape, dtype=np.float32)
         if n_measured:
             full[:, mask] = normalise_measured(chunk[:, mask], config)
+        if each_normalised is not None:
+            each_normalised(start, chunk, full)
         out[start:start + block] = _resize_pad(full, config.size)
     return out

@@ -617,8 +617,10 @@ def pick_peaks(
                     distinct = np.zeros((len(cand), small.shape[1]), dtype=np.float32)
                 distinct[start:start + len(images)] = small
             t1 = time.perf_counter()
-            x = net.prepare(images, raster_mask)
-            t2 = time.perf_counter()
+            spent = timings.get("statistics", 0.0)
+            hook = None if statistics is None else _statistics_hook(statistics, start, raster_mask, timings)
+            x = net.prepare(images, raster_mask, each_normalised=hook)
+            t2 = time.perf_counter() - (timings.get("statistics", 0.0) - spent)   # preprocess without the statistics
             p = clf.predict_proba(x)
             proba[start:start + len(x)] = p
             block_score = p[:, cols].sum(axis=1)
@@ -627,10 +629,6 @@ def pick_peaks(
                 block_score = _view_score(clf, net, images, raster_mask, cols, block_score, timings)
             elif score in BASELINE_SCORES:
                 block_score = BASELINE_SCORES[score](images, raster_mask).astype(np.float32)
-            if statistics is not None:
-                t4 = time.perf_counter()
-                statistics[start:start + len(x)] = image_statistics(images, raster_mask, net.preprocess_config)
-                timings["statistics"] = timings.get("statistics", 0.0) + time.perf_counter() - t4
             if score in COHERENCE_SCORES:
                 t4 = time.perf_counter()
                 block_score = block_score * coherence(images, raster_mask, net.preprocess_config)
@@ -662,6 +660,19 @@ def pick_peaks(
                       isotope_of=isotope_of, group_isotopes=group_isotopes, columns=found.columns,
                       candidate_kind=found.kind, source=None if is_array else str(data.path),
                       redundancy=redundancy, norm=norm, _norm_factor=factor)
+
+
+def _statistics_hook(statistics: np.ndarray, offset: int, mask: np.ndarray | None, timings: dict[str, float]):
+    """``each_normalised`` of :func:`ionmorph.models.preprocessing.preprocess` that fills
+    ``statistics[offset + start:]`` with :func:`ionmorph.picking.ranking.image_statistics` of each block,
+    reusing the normalised images, and adds its time to ``timings["statistics"]``."""
+
+    def hook(start: int, raw: np.ndarray, normalised: np.ndarray) -> None:
+        t = time.perf_counter()
+        statistics[offset + start:offset + start + len(raw)] = image_statistics(raw, mask, normalised_images=normalised)
+        timings["statistics"] = timings.get("statistics", 0.0) + time.perf_counter() - t
+
+    return hook
 
 
 def _view_score(clf: Any, net: Any, images: np.ndarray, mask: np.ndarray | None, cols: list[int],

@@ -62,32 +62,46 @@ def coherence(images: np.ndarray, mask: np.ndarray | None, config: Any = None) -
     return out
 
 
-def block_means(images: np.ndarray, mask: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
-    """Mean over the measured pixels of each ``block`` x ``block`` tile, and the tiles with any.
+def block_sums(images: np.ndarray, counts: np.ndarray, block: int) -> tuple[np.ndarray, np.ndarray]:
+    """Sums of ``images`` (n, H, W) and of ``counts`` (H, W) over ``block`` x ``block`` tiles.
 
-    The raster is padded at the bottom and right to whole tiles. Returns float32 (n, H', W') and
-    bool (H', W').
+    The raster is padded at the bottom and right with zeros to whole tiles. Divide the sums of an
+    image that is 0 where unmeasured by the sums of the measured indicator for the tile means.
     """
     n, h, w = images.shape
     hh, ww = -(-h // block) * block, -(-w // block) * block
-    padded = np.zeros((n, hh, ww), dtype=np.float32)
-    padded[:, :h, :w] = np.where(mask, images, 0.0)
-    counts = np.zeros((hh, ww), dtype=np.float32)
-    counts[:h, :w] = mask
-    sums = padded.reshape(n, hh // block, block, ww // block, block).sum(axis=(2, 4))
+    if (hh, ww) != (h, w):
+        images = np.pad(images, ((0, 0), (0, hh - h), (0, ww - w)))
+        counts = np.pad(counts, ((0, hh - h), (0, ww - w)))
+    rows = sum(images[:, :, i::block] for i in range(block))       # strided adds: faster than a
+    sums = sum(rows[:, i::block, :] for i in range(block))           # reduction over a tiny axis
     count = counts.reshape(hh // block, block, ww // block, block).sum(axis=(1, 3))
-    return np.where(count > 0, sums / np.maximum(count, 1.0), 0.0).astype(np.float32), count > 0
+    return sums, count
 
 
-def _statistics(raw: np.ndarray, m: np.ndarray, config: Any) -> np.ndarray:
-    """:data:`IMAGE_STATISTICS` of one chunk of non-negative images (n, H, W)."""
-    x = normalised(raw, m, config)
-    cols = {"moran_raw": np.nan_to_num(morans_i(raw, m)),
-            "coherence": np.maximum(np.nan_to_num(morans_i(x, m)), 0.0)}
+def _coarse_coherences(x: np.ndarray, m: np.ndarray) -> dict[str, np.ndarray]:
+    """``coherence_<b>`` for every block size of :data:`COARSE_BLOCKS` (each a multiple of the one
+    before: the tile sums of one scale are summed again for the next)."""
+    out = {}
+    sums, count, size = (x if m.all() else np.where(m, x, 0.0)), m.astype(np.float32), 1
     for block in COARSE_BLOCKS:
-        coarse, cm = block_means(x, m, block)
-        cols[f"coherence_{block}"] = (np.maximum(np.nan_to_num(morans_i(coarse, cm)), 0.0) if cm.sum() > 4
-                                      else np.zeros(len(raw)))
+        sums, count = block_sums(sums, count, block // size)
+        size = block
+        tiles = count > 0
+        means = np.where(tiles, sums / np.maximum(count, 1.0), 0.0).astype(np.float32)
+        out[f"coherence_{block}"] = (np.maximum(_moran(means, tiles), 0.0) if tiles.sum() > 4
+                                     else np.zeros(len(x), dtype=np.float32))
+    return out
+
+
+def _moran(images: np.ndarray, mask: np.ndarray) -> np.ndarray:
+    """Moran's I in float32 (four digits are all a statistic needs), non-finite as 0."""
+    return np.nan_to_num(morans_i(images, mask, dtype=np.float32))
+
+
+def _statistics(raw: np.ndarray, x: np.ndarray, m: np.ndarray) -> np.ndarray:
+    """:data:`IMAGE_STATISTICS` of one chunk: non-negative images (n, H, W) and the same normalised."""
+    cols = {"moran_raw": _moran(raw, m), "coherence": np.maximum(_moran(x, m), 0.0), **_coarse_coherences(x, m)}
     values = raw[:, m]
     n_top = max(1, int(np.ceil(TOP_SHARE * values.shape[1])))
     total = values.sum(axis=1, dtype=np.float64)
@@ -99,7 +113,8 @@ def _statistics(raw: np.ndarray, m: np.ndarray, config: Any) -> np.ndarray:
     return np.stack([cols[name] for name in IMAGE_STATISTICS], axis=1).astype(np.float32)
 
 
-def image_statistics(images: np.ndarray, mask: np.ndarray | None, config: Any = None) -> np.ndarray:
+def image_statistics(images: np.ndarray, mask: np.ndarray | None, config: Any = None,
+                     normalised_images: np.ndarray | None = None) -> np.ndarray:
     """Per-image statistics at native resolution, float32 (n, len(:data:`IMAGE_STATISTICS`)).
 
     Over the measured pixels (``mask``; default all), with negative and non-finite values as 0:
@@ -112,6 +127,10 @@ def image_statistics(images: np.ndarray, mask: np.ndarray | None, config: Any = 
     - ``coverage`` and ``fill``: share of pixels above half the clipped range, and the mean, of
       the hotspot-clipped image scaled to [0, 1] (:func:`normalised`);
     - ``log_mean``: log10 of the mean intensity (made section-relative by :func:`section_features`).
+
+    ``normalised_images``, when given, are the images after :func:`normalised` with the same
+    ``config`` (what :func:`ionmorph.models.preprocessing.preprocess` hands to its
+    ``each_normalised``), so that work is not done twice.
     """
     images = np.asarray(images)
     m = np.ones(images.shape[1:], dtype=bool) if mask is None else np.asarray(mask, dtype=bool)
@@ -119,9 +138,13 @@ def image_statistics(images: np.ndarray, mask: np.ndarray | None, config: Any = 
     if not m.any():
         return out
     for start in range(0, len(images), STATISTICS_CHUNK):
-        chunk = np.nan_to_num(np.asarray(images[start:start + STATISTICS_CHUNK], dtype=np.float32),
-                              nan=0.0, posinf=0.0, neginf=0.0)
-        out[start:start + len(chunk)] = _statistics(np.maximum(chunk, 0.0), m, config)
+        chunk = np.asarray(images[start:start + STATISTICS_CHUNK], dtype=np.float32)
+        if not np.isfinite(chunk).all():
+            chunk = np.nan_to_num(chunk, nan=0.0, posinf=0.0, neginf=0.0)
+        raw = np.maximum(chunk, 0.0)
+        x = (normalised(raw, m, config) if normalised_images is None
+             else normalised_images[start:start + STATISTICS_CHUNK])
+        out[start:start + len(chunk)] = _statistics(raw, x, m)
     return out
 
 

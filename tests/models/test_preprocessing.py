@@ -197,3 +197,25 @@ def test_preprocess_matches_torch_resize_on_barley(realdata, size):
     mask = cube.sum(axis=2) > 0
     np.testing.assert_allclose(preprocess(images, mask, size=size), _torch_preprocess(images, mask, size),
                                rtol=0, atol=1e-6)
+
+
+def test_each_normalised_sees_every_block_before_the_resize(monkeypatch):
+    import ionmorph.models.preprocessing as pp
+
+    monkeypatch.setattr(pp, "_BLOCK_PIXELS", 3 * 20 * 30)       # blocks of 3 images
+    rng = np.random.default_rng(4)
+    images = rng.gamma(2.0, 1.0, (7, 20, 30)).astype(np.float32)
+    mask = np.ones((20, 30), dtype=bool)
+    mask[:2] = False
+    seen = []
+
+    def hook(start, raw, normalised):
+        np.testing.assert_array_equal(raw, images[start:start + len(raw)])
+        expected = np.zeros_like(raw)
+        expected[:, mask] = pp.normalise_measured(raw[:, mask], pp.PreprocessConfig())
+        np.testing.assert_array_equal(normalised, expected)
+        seen.append((start, len(raw)))
+
+    out = pp.preprocess(images, mask, each_normalised=hook)
+    assert seen == [(0, 3), (3, 3), (6, 1)]
+    np.testing.assert_array_equal(out, pp.preprocess(images, mask))

@@ -6,7 +6,7 @@ import pytest
 
 from ionmorph.errors import WeightsError
 from ionmorph.models.ranking_head import RankingHead
-from ionmorph.picking.ranking import (IMAGE_STATISTICS, NATIVE_FEATURES, block_means, head_inputs,
+from ionmorph.picking.ranking import (IMAGE_STATISTICS, NATIVE_FEATURES, block_sums, head_inputs,
                                       image_statistics, section_features)
 
 COL = {name: i for i, name in enumerate(IMAGE_STATISTICS)}
@@ -47,14 +47,17 @@ def test_statistics_use_measured_pixels_and_survive_bad_values():
     assert not image_statistics(images, np.zeros_like(mask)).any()
 
 
-def test_block_means_average_measured_pixels_only():
+def test_block_sums_pad_and_compose():
     img = np.arange(12, dtype=np.float32).reshape(1, 3, 4)
-    mask = np.ones((3, 4), dtype=bool)
-    mask[0, 0] = False
-    means, tiles = block_means(img, mask, 2)
-    assert means.shape == (1, 2, 2) and tiles.all()
-    assert means[0, 0, 0] == pytest.approx((1 + 4 + 5) / 3)
-    assert means[0, 1, 1] == pytest.approx((10 + 11) / 2)
+    mask = np.ones((3, 4), dtype=np.float32)
+    mask[0, 0] = 0.0
+    sums, count = block_sums(img * mask, mask, 2)
+    assert sums.shape == (1, 2, 2) and count.tolist() == [[3, 4], [2, 2]]
+    assert sums[0, 0, 0] == 1 + 4 + 5 and sums[0, 1, 1] == 10 + 11
+    twice, count4 = block_sums(*block_sums(img * mask, mask, 2), 2)
+    once, count1 = block_sums(img * mask, mask, 4)
+    np.testing.assert_allclose(twice, once)
+    np.testing.assert_array_equal(count4, count1)
 
 
 def test_section_features_are_section_relative():
