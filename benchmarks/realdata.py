@@ -180,6 +180,13 @@ def run(root: Path, model: str, revision: str | None, score: str | None, ks: Seq
         fig = rd.grid_figure(scored, index=index)
         figures["grid"] = save_figure(fig, out_dir / f"{prefix}_{folder.name}_grid.png", dpi=90,
                                        overwrite=True).name
+        misses = rd.ranking_misses(scored)
+        if len(misses):
+            title = (f"{folder.name}: where the score disagrees with the segments. First the best-scored channels "
+                     f"that follow no segment (best r < {rd.NO_SEGMENT_R}), then the worst-scored that clearly "
+                     f"follow one (r >= {rd.SEGMENT_R}), by score")
+            figures["misses"] = save_figure(rd.grid_figure(scored, index=misses, ncols=6, title=title),
+                                            out_dir / f"{prefix}_{folder.name}_misses.png", dpi=90, overwrite=True).name
         if str(folder.segments_source).startswith("computed"):
             figures["segments"] = save_figure(rd.segments_figure(folder), out_dir / f"{prefix}_{folder.name}_segments.png",
                                               dpi=90, overwrite=True).name

@@ -828,6 +828,25 @@ def grid_figure(result: FolderScore, index: Sequence[int] | np.ndarray | None = 
     return fig
 
 
+#: Best segment correlation below which a channel follows no segment (the lowest mSCF1 threshold).
+NO_SEGMENT_R = 0.3
+#: Best segment correlation from which a channel clearly follows one (the middle mSCF1 threshold).
+SEGMENT_R = 0.5
+
+
+def ranking_misses(result: FolderScore, n: int = 6) -> np.ndarray:
+    """Channels the score ranks worst against the segments: the ``n`` best-scored that follow no
+    segment (best r < :data:`NO_SEGMENT_R`), then the ``n`` worst-scored that clearly follow one
+    (best r >= :data:`SEGMENT_R`). Empty without segment correlations."""
+    if result.r is None or result.r.size == 0:
+        return np.zeros(0, dtype=np.int64)
+    best = result.r.max(axis=0)
+    order = np.argsort(-np.nan_to_num(result.pick.score, nan=-np.inf), kind="stable")
+    high = [int(i) for i in order if best[i] < NO_SEGMENT_R][:n]
+    low = [int(i) for i in order[::-1] if best[i] >= SEGMENT_R][:n]
+    return np.asarray(high + low, dtype=np.int64)
+
+
 def segments_figure(folder: RealFolder, cmap: str = "tab10"):
     """The folder's segments (one colour each, unmeasured pixels grey) and where they come from."""
     import matplotlib as mpl

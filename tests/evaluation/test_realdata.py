@@ -336,3 +336,16 @@ def test_runner_on_a_folder_of_your_own(tmp_path):
     if not rd.pick_supports_score():
         with pytest.raises(InputError, match="score"):
             bench.main(argv + ["--score", "classes"])
+
+
+def test_ranking_misses_lists_confident_false_picks_then_buried_true_ones():
+    from types import SimpleNamespace
+
+    from ionmorph.evaluation.realdata import FolderScore, ranking_misses
+
+    score = np.array([0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3], dtype=np.float32)
+    r = np.array([[0.1, 0.6, 0.2, 0.7, 0.1, 0.55, 0.8],
+                  [0.0, 0.0, 0.1, 0.0, 0.25, 0.0, 0.0]])
+    result = FolderScore(folder=None, pick=SimpleNamespace(score=score), r=r)
+    assert ranking_misses(result, n=2).tolist() == [0, 2, 6, 5]
+    assert ranking_misses(FolderScore(folder=None, pick=None)).size == 0
