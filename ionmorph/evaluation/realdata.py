@@ -777,7 +777,7 @@ def grid_figure(result: FolderScore, index: Sequence[int] | np.ndarray | None = 
     from matplotlib.colors import Normalize
     from matplotlib.figure import Figure
 
-    from ..plotting import UNMEASURED_COLOUR, display_scale
+    from ..plotting import UNMEASURED_COLOUR, display_scale, wrap_to_width
 
     folder, res = result.folder, result.pick
     idx = np.arange(folder.n_channels) if index is None else np.asarray(index, dtype=np.int64)
@@ -823,8 +823,8 @@ def grid_figure(result: FolderScore, index: Sequence[int] | np.ndarray | None = 
     if eye:
         note = f"red title: prediction differs from the label by eye ({n_disagree} of {len(eye)} shown labelled); " \
                + note
-    fig.suptitle((title or f"{folder.name}: {len(idx)} of {folder.n_channels} channels ({res.model})")
-                 + f"\n{note}", fontsize=10)
+    text = (title or f"{folder.name}: {len(idx)} of {folder.n_channels} channels ({res.model})") + f"\n{note}"
+    fig.suptitle(wrap_to_width(text, fig.get_figwidth() * 0.95, 10), fontsize=10)
     return fig
 
 

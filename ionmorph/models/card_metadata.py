@@ -55,7 +55,8 @@ def hub_metric(key: str) -> dict[str, Any]:
     ----------
     key : str
         ``accuracy``, ``balanced_accuracy`` (macro recall), ``F1 <class>`` / ``f1_<class>``
-        (F1 of one class), ``f1_macro``; any other name is used as its own id.
+        (F1 of one class), ``f1_macro``, ``mSCF1 k=<k>`` (an F1: SPEC 6's mean over thresholds at
+        budget k); any other name is used as its own id.
 
     Returns
     -------
@@ -69,6 +70,11 @@ def hub_metric(key: str) -> dict[str, Any]:
                 "metric_args": {"average": "macro"}}
     if low == "f1_macro":
         return {"metric_type": "f1", "metric_name": "F1 macro", "metric_args": {"average": "macro"}}
+    if low.startswith("mscf1"):       # "mSCF1 k=10": the mean F1 of SPEC 6 over its thresholds, at budget k
+        args = {"average": "mean over the thresholds 0.3, 0.4, 0.5, 0.6"}
+        if "k=" in low:
+            args["k"] = int(low.split("k=")[1])
+        return {"metric_type": "f1", "metric_name": key, "metric_args": args}
     if low.startswith("f1_"):
         return {"metric_type": "f1", "metric_name": key if key.startswith("F1 ") else f"F1 {key[3:]}"}
     return {"metric_type": low, "metric_name": key}
