@@ -110,6 +110,18 @@ def init_description(run: Path) -> str:
     return f"{rec['name']} {rec.get('revision') or rec.get('version')} (sha256 {rec.get('sha256') or 'not recorded'})"
 
 
+def install(staging: Path, out: Path, tag: str) -> None:
+    """Move ``staging/weights`` plus the figures and tables beside it to ``out`` and register ``tag``."""
+    from ionmorph.models.hub import register_weights
+
+    for f in staging.iterdir():
+        if f.is_file():
+            shutil.copy(f, staging / "weights" / f.name)
+    shutil.rmtree(out, ignore_errors=True)  # our own published folder, rebuilt whole
+    shutil.move(staging / "weights", out)
+    register_weights(NAME, tag, out, repo_id=f"ionmorph/{NAME}")
+
+
 def head_metric_rows(report: dict) -> dict[str, dict[str, float]]:
     """``{ranking: {"mSCF1 k=K": value}}`` of the head's validation on held-out simulated sections."""
     n = report["sections"]["validation"]
@@ -120,7 +132,6 @@ def head_metric_rows(report: dict) -> dict[str, dict[str, float]]:
 
 def publish_with_head(args) -> int:
     """``--base FOLDER --head HEAD_DIR``: the base's network with a fitted ranking head, as a new tag."""
-    from ionmorph.models.hub import register_weights
     from ionmorph.models.model import IonMorphNet, model_card
     from ionmorph.models.ranking_head import RankingHead
 
@@ -143,14 +154,9 @@ def publish_with_head(args) -> int:
     model.save_pretrained(staging / "weights", card=card, dtype="float16")
     publish_onnx(staging / "weights", args.realdata / "barley")
     classify_barley(staging / "weights", args.realdata / "barley", staging)
-    for f in staging.iterdir():
-        if f.is_file():
-            shutil.copy(f, staging / "weights" / f.name)
     for extra in args.figures:
-        shutil.copy(extra, staging / "weights" / extra.name)
-    shutil.rmtree(args.out, ignore_errors=True)  # our own published folder, rebuilt whole
-    shutil.move(staging / "weights", args.out)
-    register_weights(NAME, args.tag, args.out, repo_id=f"ionmorph/{NAME}")
+        shutil.copy(extra, staging / extra.name)
+    install(staging, args.out, args.tag)
     print(f"published {NAME} {args.tag} (network {base_version} + ranking head) -> {args.out}")
     return 0
 
@@ -209,12 +215,7 @@ def main(argv: list[str] | None = None) -> int:
                       repo_id=f"ionmorph/{NAME}", evaluation_notes="![confusion](confusion.png)\n\n" + notes)
     model.save_pretrained(staging / "weights", card=card, dtype="float16")
     publish_onnx(staging / "weights", args.realdata / "barley")
-    for f in staging.iterdir():
-        if f.is_file():
-            shutil.copy(f, staging / "weights" / f.name)
-    shutil.rmtree(args.out, ignore_errors=True)  # our own published folder, rebuilt whole
-    shutil.move(staging / "weights", args.out)
-    register_weights(NAME, args.tag, args.out, repo_id=f"ionmorph/{NAME}")
+    install(staging, args.out, args.tag)
     print(f"published {NAME} {args.tag} -> {args.out}")
     return 0
 
