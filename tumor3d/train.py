@@ -309,7 +309,8 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
         if net:      # one IonMorphNet pass per slide serves every IonMorphNet-based rule
             from ionmorph.picking.pick import pick_peaks
 
-            res = pick_peaks(raw, mz=mz, mask=mask, model=model, informative=DEFAULT_INFORMATIVE, progress=False)
+            res = pick_peaks(raw, mz=mz, mask=mask, model=model, informative=DEFAULT_INFORMATIVE, progress=False,
+                             score="classes")   # only the full frame's probabilities are read
             classes = tuple(res.classes)
             proba = res.proba.astype(np.float64) if proba is None else proba + res.proba
             for s in net:
