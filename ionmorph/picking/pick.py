@@ -640,7 +640,7 @@ def pick_peaks(
             bar.update(len(x))
             del images, x   # before the next block is extracted: one block of images in memory at a time
     if statistics is not None:
-        scores = head.predict(head_inputs(head, proba, net.classes, statistics))
+        scores = head.predict(head_inputs(head.features, proba, net.classes, statistics))
     group, isotope_of = group_ions(cand, pairs, thumbs)
     label = np.asarray(net.classes)[proba.argmax(axis=1)] if len(cand) else np.zeros(0, dtype=str)
     name = model if isinstance(model, (str, os.PathLike)) else type(model).__name__

@@ -12,7 +12,7 @@ it means the same for counts of a ToF-SIMS detector and the normalised intensiti
 """
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -165,18 +165,19 @@ def section_features(statistics: np.ndarray) -> dict[str, np.ndarray]:
     return out
 
 
-def head_inputs(head: Any, proba: np.ndarray, classes: tuple[str, ...], statistics: np.ndarray) -> np.ndarray:
-    """The feature matrix (n, F) in ``head.features`` order from class probabilities and statistics.
+def head_inputs(features: Sequence[str], proba: np.ndarray, classes: Sequence[str],
+                statistics: np.ndarray) -> np.ndarray:
+    """The feature matrix (n, F) in the order of ``features`` (a head's :attr:`features`) from class
+    probabilities (columns in ``classes`` order) and :func:`image_statistics` of a whole section.
 
-    Raises :class:`ionmorph.errors.WeightsError` when the head asks for a feature this ionmorph does
-    not compute.
+    Raises :class:`ionmorph.errors.WeightsError` for a feature this ionmorph does not compute.
     """
     from ..errors import WeightsError
     from ..models.ranking_head import class_feature_names
 
     named = dict(zip(class_feature_names(classes), np.asarray(proba, dtype=np.float32).T))
     named.update(section_features(statistics))
-    missing = [f for f in head.features if f not in named]
+    missing = [f for f in features if f not in named]
     if missing:
         raise WeightsError(f"ranking head needs features this ionmorph does not compute: {', '.join(missing)}")
-    return np.stack([named[f] for f in head.features], axis=1) if len(head.features) else np.zeros((len(proba), 0))
+    return np.stack([named[f] for f in features], axis=1) if len(features) else np.zeros((len(proba), 0))

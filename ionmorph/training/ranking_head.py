@@ -122,9 +122,7 @@ def feature_names(classes: Sequence[str]) -> tuple[str, ...]:
 
 
 def _matrix(rows: Sequence[SectionRows], features: tuple[str, ...], classes: Sequence[str]) -> np.ndarray:
-    probe = RankingHead(features, np.zeros(len(features)), np.ones(len(features)),
-                        (np.zeros((len(features), 1)),), (np.zeros(1),))
-    return np.concatenate([head_inputs(probe, s.proba, tuple(classes), s.statistics) for s in rows])
+    return np.concatenate([head_inputs(features, s.proba, classes, s.statistics) for s in rows])
 
 
 def ranking_mscf1(rows: SectionRows, score: np.ndarray, ks: Sequence[int] = VALIDATION_K) -> list[float]:
@@ -169,7 +167,7 @@ def validation_table(head: RankingHead, rows: Sequence[SectionRows], classes: Se
     stat = {name: i for i, name in enumerate(IMAGE_STATISTICS)}
     informative = [i for i, c in enumerate(classes) if c in ("structured", "localized", "negative")]
     rankers = {
-        "ranking head": lambda s: head.predict(head_inputs(head, s.proba, tuple(classes), s.statistics)),
+        "ranking head": lambda s: head.predict(head_inputs(head.features, s.proba, classes, s.statistics)),
         "coherence": lambda s: s.statistics[:, stat["coherence"]],
         "Moran's I": lambda s: s.statistics[:, stat["moran_raw"]],
         "classes x coherence (clarity)": lambda s: s.proba[:, informative].sum(axis=1) * s.statistics[:, stat["coherence"]],

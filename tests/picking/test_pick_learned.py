@@ -46,7 +46,7 @@ def test_learned_score_is_the_heads_prediction(weights):
     mz = 100.0 + 10.0 * np.arange(len(images))
     res = pick_peaks(images, mz=mz, k=3, model=folder, progress=False, score=HEAD_SCORE, group_isotopes=False)
     stats = image_statistics(images, None, net.preprocess_config)
-    expected = net.ranking_head.predict(head_inputs(net.ranking_head, res.proba, net.classes, stats))
+    expected = net.ranking_head.predict(head_inputs(net.ranking_head.features, res.proba, net.classes, stats))
     np.testing.assert_allclose(res.score, expected, atol=1e-6)
     assert res.scoring == HEAD_SCORE and "statistics" in res.timings
     assert set(np.flatnonzero(res.picked)) <= {0, 2, 4}     # the smooth images, not the speckle

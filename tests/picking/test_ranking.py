@@ -76,8 +76,8 @@ def test_head_inputs_order_and_unknown_features():
     stats = image_statistics(_stack(), None)
     proba = np.tile([[0.7, 0.3]], (4, 1)).astype(np.float32)
     head = RankingHead(("coherence", "p_b"), np.zeros(2), np.ones(2), (np.ones((2, 1)),), (np.zeros(1),))
-    x = head_inputs(head, proba, ("a", "b"), stats)
+    x = head_inputs(head.features, proba, ("a", "b"), stats)
     assert np.allclose(x[:, 0], stats[:, COL["coherence"]]) and np.allclose(x[:, 1], 0.3)
     odd = RankingHead(("p_b", "entropy"), np.zeros(2), np.ones(2), (np.ones((2, 1)),), (np.zeros(1),))
     with pytest.raises(WeightsError, match="entropy"):
-        head_inputs(odd, proba, ("a", "b"), stats)
+        head_inputs(odd.features, proba, ("a", "b"), stats)
