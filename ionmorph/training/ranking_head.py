@@ -27,6 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from ..errors import InputError
+from ..labels import DEFAULT_INFORMATIVE
 from ..models.ranking_head import RankingHead, class_feature_names
 from ..picking.ranking import IMAGE_STATISTICS, NATIVE_FEATURES, head_inputs, image_statistics, section_features
 
@@ -165,7 +166,7 @@ def split_rows(rows: Sequence[SectionRows], val_fraction: float, seed: int) -> t
 def validation_table(head: RankingHead, rows: Sequence[SectionRows], classes: Sequence[str]) -> dict[str, list[float]]:
     """Mean validation mSCF1 at :data:`VALIDATION_K` of the head and of single statistics."""
     stat = {name: i for i, name in enumerate(IMAGE_STATISTICS)}
-    informative = [i for i, c in enumerate(classes) if c in ("structured", "localized", "negative")]
+    informative = [i for i, c in enumerate(classes) if c in DEFAULT_INFORMATIVE]
     rankers = {
         "ranking head": lambda s: head.predict(head_inputs(head.features, s.proba, classes, s.statistics)),
         "coherence": lambda s: s.statistics[:, stat["coherence"]],
