@@ -15,6 +15,13 @@
    ``RLIMIT_AS`` below the .ibd size (so the file cannot be held in memory): ``open_msi`` ->
    ``candidate_mz`` -> ``pick_peaks(k=200)`` on those candidates with the default weights; time and
    peak RSS per stage (VmHWM, reset between stages), and the child's peak address space (VmPeak).
+   Three runs: the detected candidates on the default working raster (``pick_peaks`` bins rasters
+   above ``WORKING_SIDE`` px per side), the same at full resolution (``working_side=None``, the
+   baseline of the same run), and ``--candidates`` (default 5,000) candidates on the default
+   working raster: the detected ones topped up with m/z spread evenly (geometrically) over the
+   measured range, away from every detected peak (:func:`padded_candidates`; the simulated
+   section holds 500 ions, fewer than an Orbitrap peak list, and the run costs what that many
+   windows cost whatever they hold).
 3. Ion-image extraction (:func:`extract_worker`) at 1/4, 1/2 and the full pixel count, each in a
    child under the same limit: ``open_msi`` + one ``ion_images`` pass over a fixed set of windows;
    seconds per pixel show whether the time grows linearly.
@@ -44,6 +51,10 @@ from report import write_report  # noqa: E402
 
 #: Peak RSS target of the end-to-end run (issue 10).
 RSS_TARGET_MIB = 1536.0
+#: Time target of the many-candidate run (issue 25).
+TIME_TARGET_S = 300.0
+#: Candidates of the many-candidate run (issue 25).
+N_MANY = 5000
 #: Smallest .ibd of the full benchmark (issue 10).
 MIN_IBD_BYTES = 2 * 10**9
 #: Ion-image windows of the extraction timing.
@@ -257,26 +268,50 @@ class _Stages:
         return max(v["peak_mib"] for v in self.out.values())
 
 
-def pick_worker(path: str, k: int, limit_bytes: int | None, model: str | None = None) -> dict:
-    """open_msi -> candidate_mz -> pick_peaks(k) under the address-space cap; per-stage time and memory."""
+def padded_candidates(found: np.ndarray, n: int, mz_range: tuple[float, float], ppm: float = PPM) -> np.ndarray:
+    """``found`` (ascending) topped up to ``n`` m/z: a geometric grid over ``mz_range`` with every
+    point farther than 5 windows from a found peak, thinned evenly to the number missing."""
+    found = np.sort(np.asarray(found, dtype=np.float64))
+    missing = int(n) - len(found)
+    if missing <= 0:
+        return found
+    lo, hi = mz_range
+    grid = np.geomspace(lo * (1 + 1e-3), hi * (1 - 1e-3), 4 * int(n))
+    pos = np.clip(np.searchsorted(found, grid), 1, max(len(found) - 1, 1))
+    near = np.minimum(np.abs(grid - found[pos - 1]), np.abs(grid - found[np.minimum(pos, len(found) - 1)])) \
+        if len(found) else np.full(len(grid), np.inf)
+    free = grid[near > 10 * ppm * 1e-6 * grid]
+    extra = free[np.linspace(0, len(free) - 1, min(missing, len(free))).astype(np.int64)]
+    return np.sort(np.concatenate([found, extra]))
+
+
+def pick_worker(path: str, k: int, limit_bytes: int | None, model: str | None = None, n_candidates: int = 0,
+                working_side: int | None = -1) -> dict:
+    """open_msi -> candidate_mz (topped up to ``n_candidates`` when more) -> pick_peaks(k) on a working
+    raster of ``working_side`` (-1: the default, None: full resolution) under the address-space cap;
+    per-stage time and memory."""
     _limit(limit_bytes)
     stages = _Stages()
     import tqdm.auto  # noqa: F401  (imported by the stages below; counted with the imports)
 
     from ionmorph.picking.candidates import candidate_mz
     from ionmorph.io.msi import open_msi
-    from ionmorph.picking.pick import DEFAULT_MODEL, pick_peaks
+    from ionmorph.picking.pick import DEFAULT_MODEL, WORKING_SIDE, pick_peaks
 
     stages.done("imports")
     data = open_msi(path)
     stages.done("open_msi")
-    cand = candidate_mz(data)
+    cand = padded_candidates(candidate_mz(data), n_candidates, data.mz_range)
     stages.done("candidate_mz")
-    res = pick_peaks(data, k=k, candidates=cand, ppm=PPM, model=model or DEFAULT_MODEL, progress=False)
+    side = WORKING_SIDE if working_side == -1 else working_side
+    res = pick_peaks(data, k=k, candidates=cand, ppm=PPM, model=model or DEFAULT_MODEL, progress=False,
+                     working_side=side)
     stages.done("pick_peaks")
     return {"n_pixels": data.n_pixels, "shape": list(data.shape), "n_candidates": len(cand),
             "n_picked": int(res.picked.sum()), "stages": stages.out, "pick_timings": res.timings,
-            "peak_rss_mib": stages.peak_mib, "vm_peak_mib": _vm_peak_mib(), "model": res.model}
+            "peak_rss_mib": stages.peak_mib, "vm_peak_mib": _vm_peak_mib(), "model": res.model,
+            "working_side": side, "binning": res.binning,
+            "total_s": round(sum(v["s"] for v in stages.out.values()), 1)}
 
 
 def extract_worker(path: str, mz_file: str, limit_bytes: int | None) -> dict:
@@ -304,7 +339,7 @@ def _child(*args: str) -> dict:
 
 
 def run(side: int, workdir: Path, out_dir: Path | None, label: str, k: int = 200, n_ions: int = 500,
-        factor: int = 4, limit: bool = True, model: str | None = None) -> dict:
+        factor: int = 4, limit: bool = True, model: str | None = None, n_candidates: int = N_MANY) -> dict:
     """Write the section, run the end-to-end and extraction children, write the results (``out_dir``)."""
     workdir.mkdir(parents=True, exist_ok=True)
     info = write_section(workdir / "scale.imzML", side, factor=factor, n_ions=n_ions,
@@ -314,7 +349,10 @@ def run(side: int, workdir: Path, out_dir: Path | None, label: str, k: int = 200
     mz_file = workdir / "windows.npy"
     rng = np.random.default_rng(1)
     np.save(mz_file, np.sort(rng.choice(info["pool"], min(N_EXTRACT, len(info["pool"])), replace=False)))
-    e2e = _child("--pick-worker", info["paths"][side], str(k), lim, model or "")
+    e2e = _child("--pick-worker", info["paths"][side], str(k), lim, model or "", "0", "-1")
+    full_res = _child("--pick-worker", info["paths"][side], str(k), lim, model or "", "0", "")
+    many = _child("--pick-worker", info["paths"][side], str(k), lim, model or "", str(n_candidates), "-1") \
+        if n_candidates else None
     extraction = {}
     for rows, p in sorted(info["paths"].items()):
         extraction[rows] = _child("--extract-worker", p, str(mz_file), lim)
@@ -330,6 +368,10 @@ def run(side: int, workdir: Path, out_dir: Path | None, label: str, k: int = 200
                   "below_ibd_size": limit_bytes is not None and limit_bytes < info["ibd_bytes"]},
         "end_to_end": {**e2e, "k": k, "ppm": PPM, "rss_target_mib": RSS_TARGET_MIB,
                        "meets_rss_target": e2e["peak_rss_mib"] <= RSS_TARGET_MIB},
+        "full_resolution": full_res,
+        "many_candidates": None if many is None else {
+            **many, "time_target_s": TIME_TARGET_S, "meets_time_target": many["total_s"] <= TIME_TARGET_S,
+            "meets_rss_target": many["peak_rss_mib"] <= RSS_TARGET_MIB},
         "extraction": [{"rows": rows, "n_pixels": v["n_pixels"], "n_windows": v["n_windows"],
                         "open_s": v["stages"]["open_msi"]["s"], "ion_images_s": v["stages"]["ion_images"]["s"],
                         "us_per_pixel": round(1e6 * v["stages"]["ion_images"]["s"] / v["n_pixels"], 2),
@@ -359,7 +401,9 @@ def to_markdown(r: dict) -> str:
     t = e["pick_timings"]
     lines += ["", "Inside pick_peaks: " + ", ".join(f"{k.replace('_', ' ')} {v:.1f} s" for k, v in t.items()) + ".",
               "", f"Peak RSS {e['peak_rss_mib']:.0f} MiB (target <= {e['rss_target_mib']:g} MiB: "
-              f"{'met' if e['meets_rss_target'] else 'MISSED'}); peak address space {e['vm_peak_mib']:.0f} MiB.", "",
+              f"{'met' if e['meets_rss_target'] else 'MISSED'}); peak address space {e['vm_peak_mib']:.0f} MiB.", ""]
+    lines += _runs_table(r)
+    lines += ["",
               f"## Ion-image extraction ({r['extraction'][0]['n_windows']} windows, one pass)", "",
               "| pixels | open_msi (s) | ion_images (s) | us per pixel | time / linear from the full size | peak RSS (MiB) |",
               "|---|---|---|---|---|---|"]
@@ -371,6 +415,35 @@ def to_markdown(r: dict) -> str:
     return "\n".join(lines)
 
 
+def _runs_table(r: dict) -> list[str]:
+    """The working-raster runs beside the full-resolution baseline, and the many-candidate target."""
+    e, full, many = r["end_to_end"], r.get("full_resolution"), r.get("many_candidates")
+    if not full:
+        return []
+    rows = [("detected, working raster (default)", e), ("detected, full resolution (baseline)", full)]
+    rows += [] if many is None else [("topped up, working raster (default)", many)]
+    h, w = e["shape"]
+    lines = ["## Working raster against full resolution", "",
+             "`pick_peaks` scores rasters above `WORKING_SIDE` px per side binned (cell means over measured pixels, "
+             "inside the streaming pass); `working_side=None` scores at full resolution.", "",
+             "| run | candidates | raster scored | whole run (s) | pick_peaks (s) | ion images (s) | preprocess (s) | "
+             "inference (s) | statistics (s) | peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, v in rows:
+        b, t = v["binning"], v["pick_timings"]
+        raster = f"{-(-h // b)} x {-(-w // b)} (bin {b})" if b > 1 else f"{h} x {w}"
+        lines.append(f"| {name} | {v['n_candidates']:,} | {raster} | {v['total_s']:.1f} | {v['stages']['pick_peaks']['s']:.1f} | "
+                     f"{t.get('ion_images', 0):.1f} | {t.get('preprocess', 0):.1f} | {t.get('inference', 0):.1f} | "
+                     f"{t.get('statistics', 0):.1f} | {v['peak_rss_mib']:.0f} |")
+    ratio = full["stages"]["pick_peaks"]["s"] / max(e["stages"]["pick_peaks"]["s"], 1e-9)
+    lines += ["", f"pick_peaks on the detected candidates: full resolution / working raster = {ratio:.1f}x (same run)."]
+    if many is not None:
+        lines += ["", f"{many['n_candidates']:,} candidates: {many['total_s']:.0f} s end to end (target < "
+                  f"{many['time_target_s']:g} s: {'met' if many['meets_time_target'] else 'MISSED'}), peak RSS "
+                  f"{many['peak_rss_mib']:.0f} MiB (target <= {RSS_TARGET_MIB:g} MiB: "
+                  f"{'met' if many['meets_rss_target'] else 'MISSED'}); weights: {many['model']}."]
+    return lines
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--side", type=int, default=1000, help="raster side in pixels (default 1000)")
@@ -378,12 +451,16 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--quick", action="store_true", help="200 x 200, no memory limit, results scale_quick.*")
     p.add_argument("--workdir", type=Path, help="where the section is written (default: a temporary folder)")
     p.add_argument("--out", type=Path, default=Path(__file__).resolve().parent / "results")
-    p.add_argument("--pick-worker", nargs=4, metavar=("IMZML", "K", "LIMIT", "MODEL"), help=argparse.SUPPRESS)
+    p.add_argument("--candidates", type=int, default=N_MANY,
+                   help=f"candidates of the many-candidate run (default {N_MANY}; 0 skips it)")
+    p.add_argument("--pick-worker", nargs=6, metavar=("IMZML", "K", "LIMIT", "MODEL", "N_CANDIDATES", "SIDE"),
+                   help=argparse.SUPPRESS)
     p.add_argument("--extract-worker", nargs=3, metavar=("IMZML", "MZ_NPY", "LIMIT"), help=argparse.SUPPRESS)
     a = p.parse_args(argv)
     if a.pick_worker:
-        path, k, lim, model = a.pick_worker
-        print(json.dumps(pick_worker(path, int(k), int(lim) if lim else None, model or None)))
+        path, k, lim, model, n_cand, side = a.pick_worker
+        print(json.dumps(pick_worker(path, int(k), int(lim) if lim else None, model or None, int(n_cand),
+                                     int(side) if side else None)))
         return 0
     if a.extract_worker:
         path, mz_file, lim = a.extract_worker
@@ -391,7 +468,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     side, label = (200, "quick") if a.quick else (a.side, "full")
     with tempfile.TemporaryDirectory(prefix="ionmorph-scale-", dir=a.workdir) as tmp:
-        r = run(side, Path(tmp), a.out, label, n_ions=a.n_ions, limit=not a.quick)
+        r = run(side, Path(tmp), a.out, label, n_ions=a.n_ions, limit=not a.quick, n_candidates=a.candidates)
     if not a.quick and r["section"]["ibd_gb"] * 1e9 < MIN_IBD_BYTES:
         print(f"warning: the .ibd is {r['section']['ibd_gb']} GB, below the 2 GB of issue 10", file=sys.stderr)
     print(to_markdown(r))

@@ -8,7 +8,7 @@ from ..errors import InputError
 from ..io.normalisation import NORMS
 from ..labels import CLASSES, DEFAULT_INFORMATIVE
 from ..picking.baselines import BASELINE_SCORES
-from ..picking.pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES
+from ..picking.pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES, WORKING_SIDE
 
 
 def informative_classes(args: argparse.Namespace) -> tuple[str, ...]:
@@ -36,7 +36,8 @@ def pick_options(args: argparse.Namespace) -> dict:
                 informative=informative_classes(args), candidates=candidates, ppm=args.ppm,
                 model=args.model, revision=args.revision, batch_size=args.batch_size, device=args.device,
                 backend=args.backend, score=args.score, group_isotopes=not args.keep_isotopes,
-                redundancy=getattr(args, "redundancy", None), norm=args.norm)
+                redundancy=getattr(args, "redundancy", None), norm=args.norm,
+                working_side=args.working_side or None)
 
 
 def _run(args: argparse.Namespace, picked_only: bool) -> int:
@@ -222,6 +223,9 @@ def _model_options(p: argparse.ArgumentParser) -> None:
                    help="skip a candidate whose ion image correlates at least R (0-1] with one already picked "
                         "(default: keep near-identical images)")
     add_norm_option(p, "before they are classified and scored")
+    p.add_argument("--working-side", type=int, default=WORKING_SIDE, metavar="PX",
+                   help=f"score on a raster of at most PX pixels per side, binning larger sections (cell means; "
+                        f"default {WORKING_SIDE}, the largest side of the training sections; 0: full resolution)")
     p.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
     p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
     p.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "bf16", "onnx"),

@@ -24,6 +24,7 @@ from typing import Iterator, NamedTuple, Sequence
 import numpy as np
 
 from ..errors import InputError, MSIFormatError, warn_external
+from .binning import add_to_cells, binned_shape, cell_index, measured_counts, to_means
 from .msi_layout import MSILayout
 from .normalisation import check_norm, norm_factor, normalise
 
@@ -77,25 +78,38 @@ def _first_unsorted(flat: np.ndarray, counts: np.ndarray) -> int | None:
     return int(np.searchsorted(ends, np.argmin(ok), "right"))
 
 
-def _window_sums(mzs: list[np.ndarray], ints: list[np.ndarray], lo: np.ndarray, hi: np.ndarray) -> np.ndarray:
+def _window_sums(mzs: list[np.ndarray], ints: list[np.ndarray], lo: np.ndarray, hi: np.ndarray,
+                 rows: np.ndarray | None = None, n_rows: int | None = None,
+                 scale: np.ndarray | None = None) -> np.ndarray:
     """Sum of each spectrum's intensities inside each window [lo_j, hi_j]; float64 (n_spectra, n_windows).
 
     ``lo`` and ``hi`` must both ascend. A peak at m/z m then lies in the contiguous run of windows
     b <= j < a with a = #(lo <= m) and b = #(hi < m), so two searchsorted calls over the whole
     chunk place every peak; a difference array per spectrum (+I at b, -I at a) and a cumulative sum
     over the windows give all sums. Windows that hold no peak are exactly 0.
+
+    With ``rows`` (one output row per spectrum, ``n_rows`` rows) spectra sharing a row are summed
+    into it (the cells of a binned raster), each multiplied by its ``scale`` (default 1) first.
     """
     k, n = len(mzs), len(lo)
+    rows = np.arange(k) if rows is None else np.asarray(rows, dtype=np.int64)
+    n_rows = k if n_rows is None else int(n_rows)
     counts = np.array([len(m) for m in mzs], dtype=np.int64)
     if k == 0 or counts.sum() == 0:
-        return np.zeros((k, n))
+        return np.zeros((n_rows, n))
     flat_mz = np.concatenate(mzs)
-    a = np.searchsorted(lo, flat_mz, "right")
-    b = np.searchsorted(hi, flat_mz, "left")
-    hit = np.flatnonzero(a > b)
+    near = np.flatnonzero((flat_mz >= lo[0]) & (flat_mz <= hi[-1]))   # only these can fall in a window
+    a = np.searchsorted(lo, flat_mz[near], "right")
+    b = np.searchsorted(hi, flat_mz[near], "left")
+    inside = a > b
+    hit, a, b = near[inside], a[inside], b[inside]
     spec = np.repeat(np.arange(k), counts)[hit]
     weight = np.concatenate(ints)[hit].astype(np.float64)
-    start, stop = spec * (n + 1) + b[hit], spec * (n + 1) + a[hit]
+    if scale is not None:
+        weight *= scale[spec]
+    spec = rows[spec]
+    k = n_rows
+    start, stop = spec * (n + 1) + b, spec * (n + 1) + a
     size = k * (n + 1)
     sums = np.bincount(start, weight, size)
     sums -= np.bincount(stop, weight, size)
@@ -106,6 +120,14 @@ def _window_sums(mzs: list[np.ndarray], ints: list[np.ndarray], lo: np.ndarray, 
     sums[inside == 0] = 0.0
     return sums
 
+
+
+def _inverse(factor: np.ndarray | None, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """1 / ``factor`` at the pixels (``rows``, ``cols``), float64; 0 where the factor is 0; 1 for None."""
+    if factor is None:
+        return np.ones(len(rows))
+    f = factor[rows, cols].astype(np.float64)
+    return np.divide(1.0, f, out=np.zeros(len(f)), where=f > 0)
 
 
 def mz_windows(mz: float | Sequence[float] | np.ndarray, ppm: float = DEFAULT_PPM,
@@ -225,12 +247,24 @@ class MSIReader(MSILayout):
 
         ``values`` are float64 sums; one beyond the float32 range of ``out`` is an error, not inf.
         """
+        self._check_sums(index, values)
+        rows, cols = self.coords[index].T
+        out[:, rows, cols] = values.T
+
+    def _check_sums(self, index: np.ndarray, values: np.ndarray) -> None:
+        """Raise :class:`MSIFormatError` naming the pixel when a window sum is beyond the float32 range."""
         if values.size and values.max() > _F32_MAX:
             i = index[np.argmax(values.max(axis=1))]
             raise MSIFormatError(self.path, f"{self._where(i)}: its intensities sum to {values.max():.3g}, beyond "
                                             "the float32 range of images (3.4e38); the intensities are corrupt")
+
+    def _add_to_cells(self, out: np.ndarray, index: np.ndarray, values: np.ndarray, binning: int,
+                      factor: np.ndarray | None) -> None:
+        """Divide per-pixel ``values`` (n, k) of pixels ``index`` by ``factor`` (None: 1) and add them
+        to their cells of the stack ``out`` binned by ``binning`` (:mod:`ionmorph.io.binning`)."""
+        self._check_sums(index, values)
         rows, cols = self.coords[index].T
-        out[:, rows, cols] = values.T
+        add_to_cells(out, cell_index(rows, cols, self.shape, binning), values * _inverse(factor, rows, cols)[:, None])
 
     def _pixel_sums(self, square: bool = False, progress: bool = False) -> np.ndarray:
         """Per-pixel float64 sum of the intensities (or of their squares), (n_pixels,) in file order;
@@ -273,7 +307,7 @@ class MSIReader(MSILayout):
 
     def ion_images(self, mz: float | Sequence[float] | np.ndarray, ppm: float = DEFAULT_PPM,
                    tol_da: float | None = None, progress: bool = False,
-                   chunk: int | None = None, norm: str = "none") -> np.ndarray:
+                   chunk: int | None = None, norm: str | np.ndarray = "none", binning: int = 1) -> np.ndarray:
         """Ion images of all windows in one streaming pass over the spectra.
 
         Parameters
@@ -288,30 +322,43 @@ class MSIReader(MSILayout):
             Show a progress bar.
         chunk : int, optional
             Pixels per chunk (default: about :data:`CHUNK_BYTES` of working memory).
-        norm : {"none", "tic", "rms"}
+        norm : {"none", "tic", "rms"} or float32 array (H, W)
             Divide each pixel by its TIC or RMS factor (:mod:`ionmorph.io.normalisation`; one more
-            streaming pass); default none.
+            streaming pass); default none. An array is a factor image of
+            :func:`~ionmorph.io.normalisation.norm_factor` already computed (a caller reading the
+            file in several passes computes it once).
+        binning : int
+            Bin the raster by this factor inside the pass (:mod:`ionmorph.io.binning`: each cell is
+            the mean over its measured pixels, after normalisation); default 1, full resolution.
 
         Returns
         -------
         numpy.ndarray
-            float32 (n, H, W): per pixel the sum of intensities with lo <= m/z <= hi (inclusive),
-            divided by the pixel's normalisation factor; unmeasured pixels are 0.
+            float32 (n, H, W) (binned: (n, ceil(H / binning), ceil(W / binning))): per pixel the sum
+            of intensities with lo <= m/z <= hi (inclusive), divided by the pixel's normalisation
+            factor; unmeasured pixels (cells) are 0.
         """
-        check_norm(norm)
-        out = self._window_images(mz, ppm, tol_da, progress, chunk)
-        return normalise(out, norm_factor(self, norm, progress=progress))
+        factor = norm if isinstance(norm, np.ndarray) else norm_factor(self, check_norm(norm), progress=progress)
+        if int(binning) < 1:
+            raise InputError(f"binning must be a positive number of pixels, got {binning!r}")
+        if binning == 1:
+            return normalise(self._window_images(mz, ppm, tol_da, progress, chunk), factor)
+        if factor is not None and factor.shape != self.shape:
+            raise InputError(f"normalisation factor of shape {factor.shape} for the raster {self.shape} of {self.path}")
+        return self._window_images(mz, ppm, tol_da, progress, chunk, int(binning), factor)
 
     def _window_images(self, mz: float | Sequence[float] | np.ndarray, ppm: float, tol_da: float | None,
-                       progress: bool, chunk: int | None) -> np.ndarray:
-        """The raw ion images of :meth:`ion_images` (no normalisation)."""
+                       progress: bool, chunk: int | None, binning: int = 1,
+                       factor: np.ndarray | None = None) -> np.ndarray:
+        """The ion images of :meth:`ion_images`: raw at full resolution, or binned by ``binning``
+        with each pixel divided by ``factor`` (None: 1) before the cell means."""
         lo, hi = mz_windows(mz, ppm=ppm, tol_da=tol_da)
         n = len(lo)
-        out = np.zeros((n, *self.shape), dtype=np.float32)
+        out = np.zeros((n, *binned_shape(self.shape, binning)), dtype=np.float32)
         if n == 0:
             return out
-        if chunk is None:
-            chunk = self.default_chunk(n_windows=n)
+        if chunk is None:      # binned: the working arrays of the window sums are per cell, not per pixel
+            chunk = self.default_chunk(n_windows=max(1, n // binning**2))
         if self.mz_axis is not None:
             axis = self.mz_axis.astype(np.float64)
             left, right = np.searchsorted(axis, lo, "left"), np.searchsorted(axis, hi, "right")
@@ -321,15 +368,26 @@ class MSIReader(MSILayout):
                 sub = block[:, first:last]
                 cs = np.zeros((len(index), sub.shape[1] + 1), dtype=np.float64)
                 np.cumsum(sub, axis=1, dtype=np.float64, out=cs[:, 1:])
-                self._scatter(out, index, cs[:, right] - cs[:, left])
-            return out
-        order = np.argsort(lo, kind="stable")
-        # both bounds ascend with the centre; accumulate guards against 1-ulp rounding inversions
-        lo_s, hi_s = np.maximum.accumulate(lo[order]), np.maximum.accumulate(hi[order])
-        for index, mzs, ints in self.spectra(chunk, progress):
-            vals = _window_sums(mzs, ints, lo_s, hi_s)
-            self._scatter(out, index, vals[:, np.argsort(order)])
-        return out
+                if binning == 1:
+                    self._scatter(out, index, cs[:, right] - cs[:, left])
+                else:
+                    self._add_to_cells(out, index, cs[:, right] - cs[:, left], binning, factor)
+        else:
+            order = np.argsort(lo, kind="stable")
+            unsort = slice(None) if np.array_equal(order, np.arange(n)) else np.argsort(order)
+            # both bounds ascend with the centre; accumulate guards against 1-ulp rounding inversions
+            lo_s, hi_s = np.maximum.accumulate(lo[order]), np.maximum.accumulate(hi[order])
+            flat = out.reshape(n, -1)
+            for index, mzs, ints in self.spectra(chunk, progress):
+                if binning == 1:
+                    self._scatter(out, index, _window_sums(mzs, ints, lo_s, hi_s)[:, unsort])
+                    continue
+                rows, cols = self.coords[index].T
+                cells, local = np.unique(cell_index(rows, cols, self.shape, binning), return_inverse=True)
+                sums = _window_sums(mzs, ints, lo_s, hi_s, local, len(cells), _inverse(factor, rows, cols))
+                self._check_sums(index[np.unique(local, return_index=True)[1]], sums)
+                flat[:, cells] += sums[:, unsort].T.astype(np.float32)
+        return out if binning == 1 else to_means(out, measured_counts(self.mask, binning))
 
     def channel_images(self, idx: int | Sequence[int] | np.ndarray | None = None,
                        progress: bool = False) -> np.ndarray:

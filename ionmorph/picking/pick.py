@@ -43,6 +43,13 @@ half-width is ``ppm`` when given, else estimated from the mean spectrum's peak w
 
 Candidate ion images are extracted in blocks of at most :data:`BLOCK_BYTES` (one streaming pass
 over the file per block), so memory stays bounded for thousands of candidates on large rasters.
+They are scored on a **working raster** of at most ``working_side`` pixels per side
+(:data:`WORKING_SIDE`, the largest raster side of the simulated training sections): a larger
+raster is binned inside the streaming pass (:mod:`ionmorph.io.binning`, each cell the mean of its
+measured pixels), so that its images look like those the network and the ranking head were trained
+on and a million-pixel section costs about what a 300 x 300 one does. The model sees 64 px anyway;
+the native-resolution statistics of ``learned`` are then taken on the working raster. Exports and
+:meth:`PickResult.images` stay at full resolution.
 """
 from __future__ import annotations
 
@@ -80,6 +87,9 @@ DEFAULT_SCORE = "learned"
 DEFAULT_THRESHOLD = 0.5
 #: Memory budget of one block of raw candidate ion images (float32).
 BLOCK_BYTES = 512 * 2**20
+#: Largest side (pixels) of the raster the candidates are scored on: that of the simulated training
+#: sections (``ionmorph.synth.corpus``, shape range 40-300 px); larger rasters are binned (module docstring).
+WORKING_SIDE = 300
 DEFAULT_MODEL = "ionmorphnet-convnextv2-tiny"
 #: Rasters with fewer measured rows or columns than this are too small to show a morphology.
 MIN_RASTER_SIDE = 10
@@ -162,6 +172,9 @@ class PickResult:
         The file the candidates were read from.
     norm : str
         Per-pixel normalisation of the ion images (:data:`ionmorph.io.normalisation.NORMS`).
+    binning : int
+        The raster was scored binned by this factor (1: full resolution; ``working_side`` of
+        :func:`pick_peaks`).
     """
 
     mz: np.ndarray
@@ -188,6 +201,7 @@ class PickResult:
     source: str | None = None
     redundancy: float | None = None
     norm: str = "none"
+    binning: int = 1
     _norm_factor: np.ndarray | None = field(default=None, repr=False)
 
     def __post_init__(self) -> None:
@@ -495,6 +509,7 @@ def pick_peaks(
     group_isotopes: bool = True,
     redundancy: float | None = None,
     norm: str = "none",
+    working_side: int | None = WORKING_SIDE,
 ) -> PickResult:
     """Pick the informative m/z channels of an MSI dataset with IonMorphNet.
 
@@ -551,6 +566,10 @@ def pick_peaks(
         Divide every ion image, pixel by pixel, by the pixel's TIC or RMS (median 1;
         :mod:`ionmorph.io.normalisation`; an array source: over its own channels) before it is
         classified and scored; default none. Recorded in ``PickResult.norm``.
+    working_side : int, optional
+        Score on a raster of at most this many pixels per side, binning larger ones (module
+        docstring; default :data:`WORKING_SIDE`); None scores at full resolution whatever the size.
+        The binning factor is recorded in ``PickResult.binning``.
 
     Returns
     -------
@@ -560,6 +579,7 @@ def pick_peaks(
     from ..progress import progress_bar
     from .ion_groups import group_ions, mass_pairs, thumbnails
     from ..labels import CLASSES
+    from ..io.binning import bin_factor, bin_images, binned_shape, measured_counts
     from ..io.normalisation import check_norm, norm_factor, normalise
 
     check_norm(norm)
@@ -581,6 +601,10 @@ def pick_peaks(
     warn_small_raster(raster_mask, (h, w), what)
     warn_budget(k, len(cand), "k")
     factor = norm_factor(data, norm, raster_mask if is_array else None, progress=progress)
+    binning = bin_factor((h, w), working_side)
+    work_mask = raster_mask
+    if binning > 1:
+        work_mask = measured_counts(np.ones((h, w), bool) if raster_mask is None else raster_mask, binning) > 0
     timings["reading"] = time.perf_counter() - t0
     t = time.perf_counter()
     clf = get_classifier(model, revision=revision, device=device, backend=backend, batch_size=batch_size)
@@ -600,38 +624,42 @@ def pick_peaks(
     linked = {i for p in pairs for i in p[:2]}
     thumbs: dict[int, np.ndarray] = {}
     distinct = np.zeros((len(cand), 0), dtype=np.float32)
-    block = max(batch_size, (BLOCK_BYTES // (4 * h * w)) // batch_size * batch_size)
+    hb, wb = binned_shape((h, w), binning)
+    block = max(batch_size, (BLOCK_BYTES // (4 * hb * wb)) // batch_size * batch_size)
     proba = np.zeros((len(cand), len(net.classes)), dtype=np.float32)
     scores = np.zeros(len(cand), dtype=np.float32)
     with progress_bar(total=len(cand), disable=not progress, desc="classifying", unit="img") as bar:
         for start in range(0, len(cand), block):
             t = time.perf_counter()
-            images = data[start:start + block] if is_array else data.ion_images(cand[start:start + block], ppm=ppm)
-            images = normalise(images, factor)
+            if is_array:
+                images = bin_images(normalise(data[start:start + block], factor), binning, raster_mask)
+            else:
+                images = data.ion_images(cand[start:start + block], ppm=ppm, binning=binning,
+                                         norm="none" if factor is None else factor)
             block_linked = [i for i in range(start, start + len(images)) if i in linked]
             if block_linked:
-                thumbs.update(zip(block_linked, thumbnails(images, raster_mask, index=np.asarray(block_linked) - start)))
+                thumbs.update(zip(block_linked, thumbnails(images, work_mask, index=np.asarray(block_linked) - start)))
             if redundancy is not None:
-                small = thumbnails(images, raster_mask, size=REDUNDANCY_THUMBNAIL).astype(np.float32)
+                small = thumbnails(images, work_mask, size=REDUNDANCY_THUMBNAIL).astype(np.float32)
                 if distinct.shape[1] != small.shape[1]:
                     distinct = np.zeros((len(cand), small.shape[1]), dtype=np.float32)
                 distinct[start:start + len(images)] = small
             t1 = time.perf_counter()
             spent = timings.get("statistics", 0.0)
-            hook = None if statistics is None else _statistics_hook(statistics, start, raster_mask, timings)
-            x = net.prepare(images, raster_mask, each_normalised=hook)
+            hook = None if statistics is None else _statistics_hook(statistics, start, work_mask, timings)
+            x = net.prepare(images, work_mask, each_normalised=hook)
             t2 = time.perf_counter() - (timings.get("statistics", 0.0) - spent)   # preprocess without the statistics
             p = clf.predict_proba(x)
             proba[start:start + len(x)] = p
             block_score = p[:, cols].sum(axis=1)
             t3 = time.perf_counter()
             if score in VIEW_SCORES:
-                block_score = _view_score(clf, net, images, raster_mask, cols, block_score, timings)
+                block_score = _view_score(clf, net, images, work_mask, cols, block_score, timings)
             elif score in BASELINE_SCORES:
-                block_score = BASELINE_SCORES[score](images, raster_mask).astype(np.float32)
+                block_score = BASELINE_SCORES[score](images, work_mask).astype(np.float32)
             if score in COHERENCE_SCORES:
                 t4 = time.perf_counter()
-                block_score = block_score * coherence(images, raster_mask, net.preprocess_config)
+                block_score = block_score * coherence(images, work_mask, net.preprocess_config)
                 timings["coherence"] = timings.get("coherence", 0.0) + time.perf_counter() - t4
             scores[start:start + len(x)] = block_score
             timings["ion_images"] += t1 - t
@@ -659,7 +687,7 @@ def pick_peaks(
                       mask=raster_mask, scoring=score, ppm_source=found.ppm_source, group=group,
                       isotope_of=isotope_of, group_isotopes=group_isotopes, columns=found.columns,
                       candidate_kind=found.kind, source=None if is_array else str(data.path),
-                      redundancy=redundancy, norm=norm, _norm_factor=factor)
+                      redundancy=redundancy, norm=norm, binning=binning, _norm_factor=factor)
 
 
 def _statistics_hook(statistics: np.ndarray, offset: int, mask: np.ndarray | None, timings: dict[str, float]):

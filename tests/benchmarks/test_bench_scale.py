@@ -79,7 +79,7 @@ def _windows(section) -> str:
 
 
 def test_run_end_to_end_writes_the_report(bench, tmp_path):
-    r = bench.run(SIDE, tmp_path / "work", tmp_path, "tiny", k=20, n_ions=60, limit=False)
+    r = bench.run(SIDE, tmp_path / "work", tmp_path, "tiny", k=20, n_ions=60, limit=False, n_candidates=300)
     saved = json.loads((tmp_path / "scale_tiny.json").read_text())
     assert saved == json.loads(json.dumps(r))
     e = r["end_to_end"]
@@ -87,5 +87,20 @@ def test_run_end_to_end_writes_the_report(bench, tmp_path):
     assert e["n_pixels"] == SIDE**2 and e["n_picked"] == min(20, e["n_candidates"]) and e["meets_rss_target"]
     assert [v["n_pixels"] for v in r["extraction"]] == [8 * SIDE, 16 * SIDE, SIDE**2]
     assert r["limit"] == {"rlimit_as_gb": None, "below_ibd_size": False}
+    full, many = r["full_resolution"], r["many_candidates"]
+    assert full["working_side"] is None and full["binning"] == e["binning"] == 1     # 32 px: nothing to bin
+    assert many["n_candidates"] == 300 and many["n_candidates"] > e["n_candidates"]
+    assert many["meets_time_target"] is (many["total_s"] <= bench.TIME_TARGET_S)
     md = (tmp_path / "scale_tiny.md").read_text()
     assert "| pick_peaks |" in md and f"| {SIDE**2:,} |" in md and "no memory limit" in md
+    assert "| topped up, working raster (default) | 300 |" in md and "full resolution (baseline)" in md
+
+
+def test_padded_candidates_keep_the_found_peaks_and_stay_away_from_them(bench):
+    found = np.array([200.0, 400.0, 401.0, 700.0])
+    out = bench.padded_candidates(found, 100, (150.0, 900.0))
+    assert len(out) == 100 and np.all(np.diff(out) > 0) and set(found) <= set(out)
+    extra = np.setdiff1d(out, found)
+    assert np.min(np.abs(extra[:, None] - found[None]) / extra[:, None]) > 10 * bench.PPM * 1e-6
+    assert extra.min() > 150.0 and extra.max() < 900.0
+    np.testing.assert_array_equal(bench.padded_candidates(found, 3, (150.0, 900.0)), found)

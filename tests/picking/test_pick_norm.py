@@ -82,3 +82,21 @@ def test_an_unknown_norm_is_refused_before_any_work(weights, section, monkeypatc
     monkeypatch.setattr(pick, "_open", lambda *a, **kw: pytest.fail("read before the norm was checked"))
     with pytest.raises(InputError, match="norm must be one of none, tic, rms, got 'l2'"):
         _pick(path, weights, k=3, norm="l2")
+
+
+def test_a_large_raster_is_scored_on_its_binned_working_raster(weights, section):
+    path, common = section
+    data = open_msi(path)
+    for norm in ("none", "tic"):
+        binned = _pick(path, weights, k=4, candidates=common, norm=norm, working_side=5)    # 12 x 10 -> 3 x 4 cells
+        assert binned.binning == 3
+        cells = data.ion_images(binned.mz, ppm=binned.ppm, norm=norm, binning=3)
+        same = _pick(cells, weights, k=4, mz=binned.mz, working_side=None)   # every cell holds measured pixels
+        np.testing.assert_allclose(same.proba, binned.proba, atol=1e-5)
+        full = _pick(path, weights, k=4, candidates=common, norm=norm)
+        assert full.binning == 1 and not np.allclose(full.proba, binned.proba, atol=1e-4)
+        assert binned.images([0]).shape[1:] == data.shape        # results stay at full resolution
+    stack = data.ion_images(np.sort(common), ppm=10)
+    from_stack = _pick(stack, weights, k=4, mz=np.sort(common), mask=data.mask, working_side=5)
+    from_file = _pick(path, weights, k=4, candidates=np.sort(common), ppm=10, working_side=5)
+    np.testing.assert_allclose(from_stack.proba, from_file.proba, atol=1e-5)
