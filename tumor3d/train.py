@@ -44,11 +44,16 @@ from .slide import MIN_FRACTION
 from .cohort import TASKS, Cohort, crop_to_raster, raster_origin
 from .patches import extract_patches, grouped_folds, normalise_cube, sample_centres
 
-#: Channel selections: name -> (ionmorph.picking.reduction method, classes summed into an IonMorphNet score).
-#: ``ionmorphnet`` scores with the peak-picking classes of SPEC 5; ``ionmorphnet-tissue`` leaves out
-#: the off-sample ``negative`` class (an ablation: it measured worse).
+#: Channel selections: name -> (ionmorph.picking.reduction method, classes summed into an IonMorphNet score;
+#: empty: the score ``pick_peaks`` ranks by by default). ``ionmorphnet`` ranks as ``pick_peaks`` does:
+#: by the ``learned`` score of the weights' ranking head (how closely an image is expected to follow
+#: one of the section's own spectral segments), or, for weights without a head, by the class sum of
+#: SPEC 5; ``ionmorphnet-probabilities`` always by that class sum (the rule before v0.5.0's head, an
+#: ablation); ``ionmorphnet-tissue`` leaves out the off-sample ``negative`` class (an ablation: it
+#: measured worse).
 SELECTION_RULES: dict[str, tuple[str, tuple[str, ...]]] = {
-    "ionmorphnet": ("ionmorphnet", DEFAULT_INFORMATIVE),
+    "ionmorphnet": ("ionmorphnet", ()),
+    "ionmorphnet-probabilities": ("ionmorphnet", DEFAULT_INFORMATIVE),
     "ionmorphnet-tissue": ("ionmorphnet", TISSUE_INFORMATIVE),
     "random": ("random", ()),
     "intensity": ("intensity", ()),
@@ -248,6 +253,7 @@ class MethodSpec:
 
 METHODS: tuple[MethodSpec, ...] = (
     MethodSpec("3d-cnn/ionmorphnet", "ionmorphnet", "3d"),
+    MethodSpec("3d-cnn/ionmorphnet-probabilities", "ionmorphnet-probabilities", "3d"),
     MethodSpec("3d-cnn/ionmorphnet-diverse", DIVERSE, "3d"),
     MethodSpec("3d-cnn/ionmorphnet-clusters", CLUSTERS, "3d"),
     MethodSpec("3d-cnn/ionmorphnet-classes", CLASS_BUDGET, "3d"),
@@ -270,18 +276,20 @@ PIXEL_METHODS = tuple(m.name for m in METHODS if m.name.startswith("pixel "))
 
 def ionmorphnet_provenance(model: Any = DEFAULT_MODEL) -> dict[str, Any]:
     """Which IonMorphNet weights ``model`` (name, folder or loaded network) is: name, folder, version
-    and sha256 of the safetensors (what results and cards record)."""
+    and sha256 of the safetensors, and the score the ``ionmorphnet`` selection ranks by
+    (:func:`default_net_score`): what results and cards record."""
     import json
 
     from ionmorph.models.hub import resolve_weights, sha256_file
 
     if not isinstance(model, (str, os.PathLike)):
-        return {"name": type(model).__name__, "version": getattr(model, "version", None)}
+        return {"name": type(model).__name__, "version": getattr(model, "version", None),
+                "score": default_net_score(model)}
     found = resolve_weights(model)
     config = json.loads((found.folder / "config.json").read_text(encoding="utf-8"))
     return {"name": str(model), "folder": str(found.folder), "source": found.source,
             "version": config.get("ionmorph", {}).get("version"),
-            "sha256": sha256_file(found.folder / "model.safetensors")}
+            "sha256": sha256_file(found.folder / "model.safetensors"), "score": default_net_score(model)}
 
 
 def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = DEFAULT_MODEL,
@@ -302,7 +310,7 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
     slides, sums = [], {s: np.zeros(len(mz)) for s in selections}
     similarity = np.zeros((len(mz), len(mz)))
     net = [s for s in selections if SELECTION_RULES[s][0] == "ionmorphnet"]
-    proba, classes = None, ()
+    proba, classes, score = None, (), default_net_score(model) if net else None
     for slide in tqdm(cohort.slides, desc=f"prepare {cohort.task}", disable=not progress):
         raw, tic, mask, origin = _cached_images(slide.imzml, mz, cohort.ppm, Path(cache_dir))
         ann = crop_to_raster(slide.annotation(), mask.shape, origin, slide.mask)
@@ -310,11 +318,12 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
             from ionmorph.picking.pick import pick_peaks
 
             res = pick_peaks(raw, mz=mz, mask=mask, model=model, informative=DEFAULT_INFORMATIVE, progress=False,
-                             score="classes")   # only the full frame's probabilities are read
+                             score=score)
             classes = tuple(res.classes)
             proba = res.proba.astype(np.float64) if proba is None else proba + res.proba
             for s in net:
-                sums[s] += res.proba[:, [classes.index(c) for c in SELECTION_RULES[s][1]]].sum(axis=1)
+                rule = SELECTION_RULES[s][1]
+                sums[s] += res.proba[:, [classes.index(c) for c in rule]].sum(axis=1) if rule else res.score
         for s in selections:
             if s not in net:
                 sums[s] += channel_scores(raw, mz, mask, SELECTION_RULES[s][0], model=model, seed=seed)
@@ -327,6 +336,16 @@ def prepare_task(cohort: Cohort, *, cache_dir: str | os.PathLike, model: Any = D
     instrument = TASKS[cohort.task].instrument if cohort.task in TASKS else cohort.meta.get("instrument")
     return TaskData(cohort.task, slides, mz, {s: v / n for s, v in sums.items()}, cohort.ppm, cohort.markers,
                     similarity / n, None if proba is None else proba / n, classes, instrument)
+
+
+def default_net_score(model: Any = DEFAULT_MODEL) -> str:
+    """The ``pick_peaks`` score the ``ionmorphnet`` selection ranks by: ``learned`` when the weights
+    carry a ranking head, else ``classes`` (the class sum of SPEC 5, one inference; not the slower
+    five-view fallback ``pick_peaks`` would take)."""
+    from ionmorph.models.inference import get_classifier
+    from ionmorph.picking.pick import HEAD_SCORE
+
+    return HEAD_SCORE if getattr(get_classifier(model).model, "ranking_head", None) is not None else "classes"
 
 
 def cohort_candidates(cohort: Cohort, min_share: float = 0.5, progress: bool = False) -> np.ndarray:
@@ -687,7 +706,8 @@ def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None 
              f"{cfg.n_channels} patches of an MSI slide as {' / '.join(cfg.classes)}.", "",
              "## Training data",
              f"{len(data.slides)} slides of {n_pat} patients (task `{task}`), every annotated slide; "
-             f"{cfg.n_channels} ion images chosen by the label-free selection `{selection}` on IonMorphNet scores"
+             f"{cfg.n_channels} ion images chosen by the label-free selection `{selection}` on IonMorphNet's "
+             f"`{default_net_score(ionmorphnet or DEFAULT_MODEL)}` scores"
              f"{f' (weights `{ionmorphnet}`)' if ionmorphnet else ''} among {len(data.mz)} candidates, "
              f"windows of +/- {cfg.ppm:g} ppm; intensities `{cfg.normalisation}`.", "",
              "## Architecture and training",

@@ -98,11 +98,12 @@ def _window_sums(mzs: list[np.ndarray], ints: list[np.ndarray], lo: np.ndarray, 
     if k == 0 or counts.sum() == 0:
         return np.zeros((n_rows, n))
     flat_mz = np.concatenate(mzs)
-    near = np.flatnonzero((flat_mz >= lo[0]) & (flat_mz <= hi[-1]))   # only these can fall in a window
-    a = np.searchsorted(lo, flat_mz[near], "right")
-    b = np.searchsorted(hi, flat_mz[near], "left")
+    span = (flat_mz >= lo[0]) & (flat_mz <= hi[-1])      # only these peaks can fall in a window
+    near = np.flatnonzero(span) if span.mean() < 0.5 else None   # worth a copy when most are outside
+    a = np.searchsorted(lo, flat_mz if near is None else flat_mz[near], "right")
+    b = np.searchsorted(hi, flat_mz if near is None else flat_mz[near], "left")
     inside = a > b
-    hit, a, b = near[inside], a[inside], b[inside]
+    hit, a, b = (np.flatnonzero(inside) if near is None else near[inside]), a[inside], b[inside]
     spec = np.repeat(np.arange(k), counts)[hit]
     weight = np.concatenate(ints)[hit].astype(np.float64)
     if scale is not None:

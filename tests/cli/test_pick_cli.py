@@ -148,3 +148,19 @@ def test_norm_option_reaches_pick_peaks_and_the_csv(setup, tmp_path, capsys, com
     with pytest.raises(SystemExit) as exc:
         main(args + ["--norm", "TIC"])
     assert exc.value.code == 2 and "argument --norm: invalid choice: 'TIC'" in capsys.readouterr().err
+
+
+def test_working_side_option_bins_the_scored_raster(setup, tmp_path, capsys, monkeypatch):
+    import ionmorph.picking.pick as pick
+
+    d, weights, path, common = setup
+    seen = []
+    real = pick.pick_peaks
+    monkeypatch.setattr(pick, "pick_peaks", lambda *a, **kw: seen.append(real(*a, **kw)) or seen[-1])
+    args = ["pick", str(path), "-k", "3", "--model", str(weights), "--backend", "eager", "-q", "--score", "classes"]
+    assert main(args + ["-o", str(tmp_path / "a.csv"), "--working-side", "3"]) == 0      # 7 x 6 -> 3 x 3 cells
+    assert main(args + ["-o", str(tmp_path / "b.csv"), "--working-side", "0"]) == 0      # full resolution
+    assert main(args + ["-o", str(tmp_path / "c.csv")]) == 0                             # default: 300 px
+    assert [r.binning for r in seen] == [3, 1, 1]
+    assert main(args + ["-o", str(tmp_path / "d.csv"), "--working-side", "-2"]) == 2
+    assert "working raster side must be a positive number" in capsys.readouterr().err

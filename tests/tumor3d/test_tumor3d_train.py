@@ -144,3 +144,40 @@ def test_architecture_search_rows_and_choice(toy):
     table = [{"val_ba_smooth": 0.80, "multiply_adds": 10}, {"val_ba_smooth": 0.795, "multiply_adds": 5},
              {"val_ba_smooth": 0.70, "multiply_adds": 1}]
     assert choose(table)["multiply_adds"] == 5 and choose(table, tolerance=0.0)["multiply_adds"] == 10
+
+
+def test_ionmorphnet_selection_ranks_by_the_heads_learned_score(toy, tmp_path):
+    """With a ranking head, ``ionmorphnet`` ranks as pick_peaks does (learned); the class sum stays an ablation."""
+    import warnings
+
+    from ionmorph.models.model import IonMorphNet
+    from ionmorph.models.preprocessing import PreprocessConfig
+    from ionmorph.models.ranking_head import RankingHead
+    from ionmorph.training.ranking_head import feature_names
+    from tumor3d.train import default_net_score, ionmorphnet_provenance
+
+    cohort, _, root = toy
+    plain = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32)).save_pretrained(tmp_path / "plain")
+    net = IonMorphNet("convnextv2_atto", PreprocessConfig(size=32))
+    features = feature_names(net.classes)
+    w = np.zeros((len(features), 1))
+    w[features.index("coherence"), 0] = 1.0
+    net.ranking_head = RankingHead(features, np.zeros(len(features)), np.ones(len(features)), (w,), (np.zeros(1),),
+                                   target="test")
+    headed = net.save_pretrained(tmp_path / "headed", dtype="float32")
+    assert default_net_score(str(plain)) == "classes" and default_net_score(str(headed)) == "learned"
+    assert ionmorphnet_provenance(str(headed))["score"] == "learned"
+    rules = ("ionmorphnet", "ionmorphnet-probabilities")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")          # head-less weights: no five-view fallback warning
+        without = prepare_task(cohort, cache_dir=root / "cache", candidates=MZ, model=str(plain), selections=rules)
+    np.testing.assert_allclose(without.scores["ionmorphnet"], without.scores["ionmorphnet-probabilities"])
+    data = prepare_task(cohort, cache_dir=root / "cache", candidates=MZ, model=str(headed), selections=rules)
+    assert not np.allclose(data.scores["ionmorphnet"], data.scores["ionmorphnet-probabilities"])
+    from ionmorph.picking.pick import pick_peaks
+    from tumor3d.train import _cached_images
+
+    expected = np.mean([pick_peaks(_cached_images(s.imzml, MZ, cohort.ppm, root / "cache")[0], mz=MZ,
+                                   mask=_cached_images(s.imzml, MZ, cohort.ppm, root / "cache")[2], model=str(headed),
+                                   progress=False).score for s in cohort.slides], axis=0)
+    np.testing.assert_allclose(data.scores["ionmorphnet"], expected, atol=1e-5)
