@@ -7,6 +7,7 @@ from pathlib import Path
 from ..errors import InputError
 from ..io.normalisation import NORMS
 from ..labels import CLASSES, DEFAULT_INFORMATIVE
+from ..models.inference import BACKENDS
 from ..picking.baselines import BASELINE_SCORES
 from ..picking.pick import CSV_SORTS, DEFAULT_MODEL, DEFAULT_SCORE, DEFAULT_THRESHOLD, SCORES, WORKING_SIDE
 
@@ -228,8 +229,9 @@ def _model_options(p: argparse.ArgumentParser) -> None:
                         f"default {WORKING_SIDE}, the largest side of the training sections; 0: full resolution)")
     p.add_argument("--batch-size", type=int, default=64, help="images per model call (default 64)")
     p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
-    p.add_argument("--backend", default="auto", choices=("auto", "eager", "compile", "bf16", "onnx"),
-                   help="inference backend (default auto: the fastest accurate one)")
+    p.add_argument("--backend", default="auto", choices=("auto",) + BACKENDS,
+                   help="inference backend (default auto: the fastest accurate one; onnx-int8: the int8 graph, "
+                        "about 1.7x faster on a CPU, probabilities within about 0.02 of fp32)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--force", action="store_true",
                    help="replace an existing output file that ionmorph did not write (never an input file)")

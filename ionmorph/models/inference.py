@@ -11,6 +11,12 @@ Backends:
   (:class:`OnnxClassifier`); a model object runs the graph of the folder it was loaded from, or is
   exported once per weights (dynamic batch axis) into the same cache,
   :func:`ionmorph.models.onnx_model.graph_cache_dir` (at most :data:`MAX_ONNX_EXPORTS` graphs);
+- ``"onnx-int8"`` (opt-in): the same, on the dynamic int8 graph of that fp32 graph
+  (:mod:`ionmorph.models.onnx_int8`: int8 MatMul/Gemm weights, activations quantised per batch),
+  made once per machine into the same cache and run without torch once cached. About 1.7x the
+  fp32 graph's speed; its probabilities differ from fp32 by up to about 2e-2, so it is not what
+  ``"auto"`` picks unless ``benchmarks/int8_onnx.py`` finds the picks unchanged
+  (``benchmarks/results/int8_onnx.md``);
 - ``"auto"``: :data:`CPU_AUTO_BACKEND` on CPU (the fastest backend whose probabilities stay within
   :data:`PROB_TOLERANCE` of eager fp32, measured by ``benchmarks/pick_peaks_speed.py`` at the
   shipped input size; see ``benchmarks/results/pick_peaks_speed.md``), eager fp32 on a GPU. When
@@ -40,11 +46,13 @@ from ..errors import InputError, warn_external
 from .model_config import PROB_TOLERANCE  # noqa: F401  (re-exported: the tolerance "auto" uses)
 from .onnx_model import MAX_ONNX_EXPORTS  # noqa: F401  (re-exported: graphs kept in the cache)
 
-BACKENDS: tuple[str, ...] = ("eager", "compile", "bf16", "onnx")
+BACKENDS: tuple[str, ...] = ("eager", "compile", "bf16", "onnx", "onnx-int8")
 #: The CPU default of backend="auto" (measured: benchmarks/results/pick_peaks_speed.md).
 CPU_AUTO_BACKEND = "onnx"
 #: Backends that need one fixed input shape (the last batch is zero-padded).
-_FIXED_SHAPE = frozenset({"compile", "onnx"})
+_FIXED_SHAPE = frozenset({"compile", "onnx", "onnx-int8"})
+#: Backends that run an ONNX graph with onnxruntime on the CPU.
+ONNX_BACKENDS = frozenset({"onnx", "onnx-int8"})
 
 
 #: Device files of GPU drivers (NVIDIA, AMD ROCm, WSL); without any of them torch sees no GPU on Linux.
@@ -133,10 +141,11 @@ def resolve_backend(backend: str, device: Any) -> str:
         return CPU_AUTO_BACKEND
     if backend not in BACKENDS:
         raise InputError(f"unknown inference backend {backend!r}; choose 'auto' or one of {', '.join(BACKENDS)}")
-    if backend == "onnx" and not on_cpu:
-        raise InputError(f"the onnx backend runs on the CPU only, not on {device}")
-    if backend == "onnx" and not _have_onnxruntime():
-        raise InputError("the onnx backend needs onnxruntime: pip install onnxruntime (or use --backend auto)")
+    if backend in ONNX_BACKENDS and not on_cpu:
+        raise InputError(f"the {backend} backend runs on the CPU only, not on {device}; use --device cpu "
+                         "(or --backend auto)")
+    if backend in ONNX_BACKENDS and not _have_onnxruntime():
+        raise InputError(f"the {backend} backend needs onnxruntime: pip install onnxruntime (or use --backend auto)")
     return backend
 
 
@@ -173,19 +182,21 @@ def _compile(model, buf) -> Callable:
     return torch.compile(model, dynamic=False)
 
 
-def onnx_graph_session(model, threads: int):
+def onnx_graph_session(model, threads: int, int8: bool = False):
     """An onnxruntime session for ``model``: the checked graph of its weights folder, else one cached export.
 
     A model loaded from a weights folder runs that folder's graph
     (:func:`ionmorph.models.onnx_model.load_onnx`, exported from the folder's safetensors on first
     use). Any other model is exported once per weights (dynamic batch axis, so every batch size
     shares it) into :func:`ionmorph.models.onnx_model.graph_cache_dir`, which keeps the
-    :data:`MAX_ONNX_EXPORTS` most recently used graphs.
+    :data:`MAX_ONNX_EXPORTS` most recently used graphs. With ``int8`` the session runs the int8
+    graph of that graph (:func:`ionmorph.models.onnx_int8.int8_graph`).
     """
+    from .onnx_int8 import int8_graph
     from .onnx_model import evict_graphs, export_onnx, graph_cache_dir, load_onnx, open_session
 
     source = getattr(model, "weights_source", None)
-    shipped = load_onnx(source.folder, threads=threads, model=model) if source is not None else None
+    shipped = load_onnx(source.folder, threads=threads, model=model, int8=int8) if source is not None else None
     if shipped is not None:
         return shipped.session
     path = graph_cache_dir() / f"{weights_fingerprint(model)[:24]}.onnx"
@@ -194,13 +205,13 @@ def onnx_graph_session(model, threads: int):
     else:
         export_onnx(model, path)
         evict_graphs()
-    return open_session(path, threads)
+    return open_session(int8_graph(path) if int8 else path, threads)
 
 
-def _onnx(model, buf) -> Callable:
+def _onnx(model, buf, int8: bool = False) -> Callable:
     import torch
 
-    session = onnx_graph_session(model, torch.get_num_threads())
+    session = onnx_graph_session(model, torch.get_num_threads(), int8=int8)
     name = session.get_inputs()[0].name
     x_np = buf.numpy()   # shares memory with the buffer: no copy per batch
 
@@ -209,7 +220,8 @@ def _onnx(model, buf) -> Callable:
     return run
 
 
-_BUILDERS: dict[str, Callable] = {"eager": _eager, "compile": _compile, "bf16": _bf16, "onnx": _onnx}
+_BUILDERS: dict[str, Callable] = {"eager": _eager, "compile": _compile, "bf16": _bf16, "onnx": _onnx,
+                                  "onnx-int8": functools.partial(_onnx, int8=True)}
 
 
 class Classifier:
@@ -270,7 +282,7 @@ class Classifier:
 
 
 class OnnxClassifier:
-    """A weights folder's shipped ``model.onnx`` on the CPU: :class:`Classifier`'s interface without torch.
+    """A weights folder's checked ONNX graph on the CPU: :class:`Classifier`'s interface without torch.
 
     Parameters
     ----------
@@ -278,15 +290,17 @@ class OnnxClassifier:
         The graph (:func:`ionmorph.models.onnx_model.load_onnx`).
     batch_size : int
         Images per forward pass.
+    backend : {"onnx", "onnx-int8"}
+        Which graph ``model`` runs (recorded, as :class:`Classifier` records its backend).
     """
 
-    backend = "onnx"
     device = "cpu"
 
-    def __init__(self, model, batch_size: int = 64) -> None:
+    def __init__(self, model, batch_size: int = 64, backend: str = "onnx") -> None:
         _check_batch_size(batch_size)
         self.model = model
         self.batch_size = batch_size
+        self.backend = backend
 
     @property
     def classes(self) -> tuple[str, ...]:
@@ -302,12 +316,12 @@ class OnnxClassifier:
 def _cached(model: Any, revision: str | None, device: str, backend: str,
             batch_size: int) -> Classifier | OnnxClassifier:
     if isinstance(model, str):
-        if backend == "onnx":
+        if backend in ONNX_BACKENDS:
             from .onnx_model import load_onnx
 
-            shipped = load_onnx(model, revision)
+            shipped = load_onnx(model, revision, int8=backend == "onnx-int8")
             if shipped is not None:
-                return OnnxClassifier(shipped, batch_size)
+                return OnnxClassifier(shipped, batch_size, backend)
         from .model import IonMorphNet
 
         model = IonMorphNet.from_pretrained(model, revision=revision)
@@ -318,9 +332,9 @@ def get_classifier(model: Any = "ionmorphnet-convnextv2-tiny", revision: str | N
                    backend: str = "auto", batch_size: int = 64) -> Classifier | OnnxClassifier:
     """A cached classifier for a weights name/path (loaded once per process) or an IonMorphNet.
 
-    A name or path on the CPU with the onnx backend runs the folder's shipped ``model.onnx`` when
-    it has a current one (:class:`OnnxClassifier`, no torch); everything else gets a
-    :class:`Classifier`.
+    A name or path on the CPU with an onnx backend runs the checked graph of its weights (the int8
+    graph for ``"onnx-int8"``; :class:`OnnxClassifier`, no torch once cached); everything else gets
+    a :class:`Classifier`.
     """
     dev = check_device(device)
     key = str(model) if isinstance(model, (str, os.PathLike)) else model

@@ -149,7 +149,7 @@ class OnnxIonMorphNet:
 
 
 def load_onnx(name_or_path: str | os.PathLike, revision: str | None = None, threads: int | None = None,
-              model: Any = None) -> OnnxIonMorphNet | None:
+              model: Any = None, int8: bool = False) -> OnnxIonMorphNet | None:
     """The checked ONNX graph of IonMorphNet weights, exported into the cache on first use.
 
     Parameters
@@ -162,17 +162,23 @@ def load_onnx(name_or_path: str | os.PathLike, revision: str | None = None, thre
         onnxruntime intra-op threads.
     model : IonMorphNet, optional
         These weights already loaded with torch: a first export uses it instead of loading them again.
+    int8 : bool
+        Run the int8 graph of the checked fp32 graph instead (:func:`ionmorph.models.onnx_int8.int8_graph`,
+        made into the cache on first use).
 
     Returns
     -------
     OnnxIonMorphNet or None
         None (the caller then loads the safetensors with torch) for another model family, or when
-        no graph can be exported here (a warning says why).
+        no fp32 graph can be exported here (a warning says why).
 
     Raises
     ------
     WeightsError
-        The weights are not found, or model.safetensors / a shipped model.onnx fail their sha256.
+        The weights are not found, model.safetensors / a shipped model.onnx fail their sha256, or
+        a new int8 graph fails its check.
+    InputError
+        ``int8`` and the int8 graph is not cached and cannot be made here (no ``onnx`` package).
     """
     found = resolve_weights(name_or_path, revision)
     _check_folder(found.folder)
@@ -189,6 +195,11 @@ def load_onnx(name_or_path: str | os.PathLike, revision: str | None = None, thre
             warn_external(f"{found.folder}: no ONNX graph of these weights on this machine ({_one_line(exc)}); "
                           "using the safetensors with torch")
             return None
+    if int8:
+        from .onnx_int8 import int8_graph
+
+        record = graph_record(graph) if graph.parent == graph_cache_dir() else None
+        graph = int8_graph(graph, record["sha256"] if record else None)   # a cached graph was just checked
     return OnnxIonMorphNet(found.folder, config, threads, graph=graph)
 
 
@@ -246,11 +257,16 @@ def graph_record(graph: str | os.PathLike) -> dict[str, Any] | None:
 
 
 def evict_graphs(keep: int = MAX_ONNX_EXPORTS) -> None:
-    """Delete all but the ``keep`` most recently used graphs of the cache (with their records)."""
+    """Delete all but the ``keep`` most recently used fp32 graphs of the cache, and all but the ``keep``
+    most recently used int8 graphs (:mod:`ionmorph.models.onnx_int8`), with their records."""
+    from .onnx_int8 import INT8_SUFFIX
+
     graphs = sorted(graph_cache_dir().glob("*.onnx"), key=lambda p: p.stat().st_mtime)
-    for old in graphs[:-keep] if keep else graphs:
-        old.unlink(missing_ok=True)
-        _record_path(old).unlink(missing_ok=True)
+    for kind in (False, True):
+        same = [g for g in graphs if g.name.endswith(INT8_SUFFIX) == kind]
+        for old in same[:-keep] if keep else same:
+            old.unlink(missing_ok=True)
+            _record_path(old).unlink(missing_ok=True)
 
 
 def cached_graph(folder: str | os.PathLike, published: str | None = None, model: Any = None) -> Path:

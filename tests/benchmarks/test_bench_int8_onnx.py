@@ -1,4 +1,5 @@
-"""benchmarks/int8_onnx.py: the adopt rule, the fp16 -> fp32 graph rewrite and the agreement numbers."""
+"""benchmarks/int8_onnx.py: the adopt rule (issue 25: picks and mSCF1), the overlap of the picks and the
+agreement numbers (the fp16 -> fp32 graph rewrite moved to ionmorph.models.onnx_int8: tests/models/test_onnx_int8.py)."""
 from __future__ import annotations
 
 import numpy as np
@@ -6,46 +7,54 @@ import pytest
 
 from bench_testutil import load_benchmark
 
-TOL = 1e-3
-
 
 @pytest.fixture(scope="module")
 def bench():
     return load_benchmark("int8_onnx")
 
 
-@pytest.mark.parametrize("diff, speed, mscf1, adopt", [
-    (5e-4, 2.0, None, True),        # within tolerance and faster
-    (1e-3, 1.5, None, True),        # the tolerance itself is allowed
-    (2e-2, 2.5, None, False),       # outside, mSCF1 arm not measured
-    (2e-2, 2.5, False, False),      # outside, mSCF1 changed
-    (2e-2, 2.5, True, True),        # outside, but mSCF1 unchanged within noise
-    (1e-5, 0.9, True, False),       # never adopt a slower graph
+def _picks(overlap: float = 1.0, diff: float = 0.0, segments: bool = True) -> dict:
+    sel = {"k": [10, 20], "overlap": [1.0, overlap]}
+    if segments:
+        sel.update(mscf1_fp32=[0.5, 0.5], mscf1_int8=[0.5, 0.5 + diff], mscf1_diff=[0.0, diff])
+    return {"sections": {"barley": {"selections": {"mscf1": dict(sel), "mscf1_grouped": dict(sel)}}}}
+
+
+@pytest.mark.parametrize("speed, picks, adopt, why", [
+    (1.7, _picks(), True, "on all 4 section/selection/k cells"),
+    (1.7, _picks(overlap=0.95, diff=0.01), True, "overlap >= 95%"),              # the limits themselves pass
+    (1.7, _picks(overlap=0.9), False, "barley protocol ranking k=20: overlap 0.90"),
+    (1.7, _picks(diff=-0.011), False, "mSCF1 0.500 -> 0.489"),
+    (1.7, _picks(overlap=0.9, segments=False), False, "overlap 0.90"),         # no segments: overlap still counts
+    (1.7, _picks(segments=False), True, "4 section/selection/k cells"),
+    (1.7, None, False, "not judged"),
+    (0.9, _picks(), False, "not faster"),                                       # never adopt a slower graph
 ])
-def test_verdict_applies_the_issue_rule(bench, diff, speed, mscf1, adopt):
-    got, reason = bench.verdict(diff, TOL, speed, mscf1)
-    assert got is adopt and reason
+def test_verdict_applies_the_issue_rule(bench, speed, picks, adopt, why):
+    got, reason = bench.verdict(speed, picks)
+    assert got is adopt and why in reason
 
 
-def test_plain_fp32_drops_the_casts_and_computes_the_same(bench, tmp_path):
-    onnx = pytest.importorskip("onnx")
-    ort = pytest.importorskip("onnxruntime")
-    from onnx import TensorProto, helper, numpy_helper
+def test_compare_picks_overlap_and_mscf1(bench):
+    from types import SimpleNamespace
 
-    w = np.random.default_rng(0).normal(size=(8, 4)).astype(np.float16)
-    graph = helper.make_graph(
-        [helper.make_node("Cast", ["w__fp16"], ["w"], to=TensorProto.FLOAT), helper.make_node("MatMul", ["x", "w"], ["y"])],
-        "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 8])],
-        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 4])], [numpy_helper.from_array(w, "w__fp16")])
-    src, dst = tmp_path / "half.onnx", tmp_path / "plain.onnx"
-    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(src))
-    assert bench.plain_fp32(src, dst) == 1
-    plain = onnx.load(str(dst))
-    assert [n.op_type for n in plain.graph.node] == ["MatMul"]
-    assert [(i.name, i.data_type) for i in plain.graph.initializer] == [("w", TensorProto.FLOAT)]
-    x = np.random.default_rng(1).normal(size=(3, 8)).astype(np.float32)
-    run = lambda p: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]  # noqa: E731
-    np.testing.assert_array_equal(run(src), run(dst))
+    mz = np.arange(6, dtype=float)
+    group = np.array([0, 0, 1, 2, 3, 4])
+    proba = np.full((6, 2), 0.5)
+
+    def scored(score, mscf1):
+        table = {"methods": {"ionmorphnet": {"mscf1": mscf1}}}
+        pick = SimpleNamespace(score=np.array(score), mz=mz, group=group, proba=proba)
+        return SimpleNamespace(pick=pick, folder=SimpleNamespace(name="s"),
+                               summary={"seconds": {"ionmorphnet": 1.0}, "mscf1": table, "mscf1_grouped": table})
+    fp32 = scored([6, 5, 4, 3, 2, 1], [0.4, 0.6])
+    int8 = scored([5, 6, 1, 3, 2, 4], [0.4, 0.62])
+    out = bench.compare_picks(fp32, int8, [2, 3])
+    # protocol: top-2 {0,1} vs {1,0}; top-3 {0,1,2} vs {1,0,5}. Grouped: {0,2} vs {1,5}; {0,2,3} vs {1,5,3}
+    assert out["selections"]["mscf1"]["overlap"] == pytest.approx([1.0, 2 / 3])
+    assert out["selections"]["mscf1_grouped"]["overlap"] == pytest.approx([0.0, 1 / 3])
+    assert out["selections"]["mscf1"]["mscf1_diff"] == pytest.approx([0.0, 0.02])
+    assert out["max_abs_score_diff"] == 3 and out["has_segments"]
 
 
 def test_agreement_numbers(bench):
