@@ -231,7 +231,7 @@ def _model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", help="torch device (default: a GPU when present, else cpu)")
     p.add_argument("--backend", default="auto", choices=("auto",) + BACKENDS,
                    help="inference backend (default auto: the fastest accurate one; onnx-int8: the int8 graph, "
-                        "about 1.7x faster on a CPU, probabilities within about 0.02 of fp32)")
+                        "1.1-1.7x faster on a CPU, probabilities within about 0.02 of fp32, opt-in)")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bars or summary")
     p.add_argument("--force", action="store_true",
                    help="replace an existing output file that ionmorph did not write (never an input file)")

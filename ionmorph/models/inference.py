@@ -13,10 +13,11 @@ Backends:
   :func:`ionmorph.models.onnx_model.graph_cache_dir` (at most :data:`MAX_ONNX_EXPORTS` graphs);
 - ``"onnx-int8"`` (opt-in): the same, on the dynamic int8 graph of that fp32 graph
   (:mod:`ionmorph.models.onnx_int8`: int8 MatMul/Gemm weights, activations quantised per batch),
-  made once per machine into the same cache and run without torch once cached. About 1.7x the
-  fp32 graph's speed; its probabilities differ from fp32 by up to about 2e-2, so it is not what
-  ``"auto"`` picks unless ``benchmarks/int8_onnx.py`` finds the picks unchanged
-  (``benchmarks/results/int8_onnx.md``);
+  made once per machine into the same cache and run without torch once cached. 1.1-1.7x the
+  fp32 graph's speed depending on the CPU (``benchmarks/results/int8_onnx.md``); its probabilities
+  differ from fp32 by up to about 2e-2 and depend on the other images of a batch (activations are
+  quantised per batch), so ``"auto"`` keeps fp32 although the real-data picks were unchanged but
+  one of 30;
 - ``"auto"``: :data:`CPU_AUTO_BACKEND` on CPU (the fastest backend whose probabilities stay within
   :data:`PROB_TOLERANCE` of eager fp32, measured by ``benchmarks/pick_peaks_speed.py`` at the
   shipped input size; see ``benchmarks/results/pick_peaks_speed.md``), eager fp32 on a GPU. When
