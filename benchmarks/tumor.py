@@ -182,7 +182,7 @@ def accuracy_figure(results: dict) -> object:
     import matplotlib.pyplot as plt
 
     tasks = list(results)
-    names = [m.name for m in METHODS]
+    names = [m.name for m in METHODS if all(m.name in results[t]["methods"] for t in tasks)]   # a --methods run: its own
     fig, ax = plt.subplots(figsize=(11, 4))
     width = 0.8 / len(tasks)
     for i, t in enumerate(tasks):

@@ -44,7 +44,8 @@ def cmd_train(args: argparse.Namespace) -> int:
 
     from .model import Tumor3DNet
     from .slide import SlideRule
-    from .train import MethodSpec, cross_validate, model_card, prepare_task, summarise, train_final
+    from .train import (MethodSpec, cross_validate, ionmorphnet_provenance, model_card, prepare_task, summarise,
+                        train_final)
 
     check_output(args.out, [args.cohort], force=args.force, folder=True,
                  owned=lambda p: is_weights_folder(p, Tumor3DNet.family))
@@ -67,7 +68,10 @@ def cmd_train(args: argparse.Namespace) -> int:
     else:
         print("slide rule: default (1 % of the region), not calibrated: pass --folds K (K >= 2) to calibrate it "
               "on held-out patients", file=sys.stderr)
-    card = model_card(model, cohort.task, data, cv, cfg, selection=args.selection, ionmorphnet=str(args.ionmorphnet))
+    scorer = ionmorphnet_provenance(args.ionmorphnet)
+    name = f"{args.ionmorphnet} v{scorer['version']}" if scorer.get("version") else str(args.ionmorphnet)
+    card = model_card(model, cohort.task, data, cv, cfg, selection=args.selection, ionmorphnet=name,
+                      net_score=scorer["score"])
     out = model.save_pretrained(args.out, card=card, dtype="float32", overwrite=args.force)
     print(f"saved {out}")
     return 0

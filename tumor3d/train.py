@@ -684,10 +684,12 @@ def train_final(data: TaskData, train: TrainConfig = TrainConfig(), selection: s
 
 
 def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None = None,
-               train: TrainConfig | None = None, selection: str = "ionmorphnet", ionmorphnet: str | None = None) -> str:
+               train: TrainConfig | None = None, selection: str = "ionmorphnet", ionmorphnet: str | None = None,
+               net_score: str | None = None) -> str:
     """A README.md model card for a trained Tumor3DNet: training data, architecture and training rule
     (with ``train``, the config it was trained with), channels (``selection``, with the IonMorphNet
-    weights ``ionmorphnet`` that scored them), held-out numbers, slide rule and training domain."""
+    weights ``ionmorphnet`` and the ``pick_peaks`` score ``net_score`` that ranked them), held-out
+    numbers, slide rule and training domain."""
     from .slide import SlideRule
     cfg = model.config
     n_pat = len({s.patient for s in data.slides})
@@ -706,8 +708,8 @@ def model_card(model: Any, task: str, data: TaskData, cv: dict[str, Any] | None 
              f"{cfg.n_channels} patches of an MSI slide as {' / '.join(cfg.classes)}.", "",
              "## Training data",
              f"{len(data.slides)} slides of {n_pat} patients (task `{task}`), every annotated slide; "
-             f"{cfg.n_channels} ion images chosen by the label-free selection `{selection}` on IonMorphNet's "
-             f"`{default_net_score(ionmorphnet or DEFAULT_MODEL)}` scores"
+             f"{cfg.n_channels} ion images chosen by the label-free selection `{selection}` on IonMorphNet"
+             f"{f' `{net_score}`' if net_score else ''} scores"
              f"{f' (weights `{ionmorphnet}`)' if ionmorphnet else ''} among {len(data.mz)} candidates, "
              f"windows of +/- {cfg.ppm:g} ppm; intensities `{cfg.normalisation}`.", "",
              "## Architecture and training",
