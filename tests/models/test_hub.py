@@ -339,7 +339,7 @@ def test_weights_cli_list_download_verify(tmp_path, capsys, monkeypatch):
     monkeypatch.delenv("IONMORPH_WEIGHTS_DIR", raising=False)
     assert main(["weights", "list", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
-    assert {(w["name"], w["tag"]) for w in listed["weights"]} >= {("tumor3d-tumour-desi", "v0.2.0")}
+    assert {(w["name"], w["tag"]) for w in listed["weights"]} >= {("tumor3d-tumour-desi", "v0.3.0")}
     assert main(["weights", "download", "tumor3d-tumour-desi"]) == 0
     assert "matches the registry and config.json" in capsys.readouterr().out
     out = _model().save_pretrained(tmp_path / "w")

@@ -9,7 +9,7 @@ from ionmorph.errors import InputError
 from ionmorph.synth import INSTRUMENT_PRESETS
 from tumor3d.cohort import build_cohort
 from tumor3d.model import Tumor3DNet
-from tumor3d.slide import acquisition_info, channel_stats, check_domain, domain_record, read_channels
+from tumor3d.slide import WARN_FOUND, acquisition_info, channel_stats, check_domain, domain_record, read_channels
 
 SHAPE = (40, 40)
 
@@ -41,7 +41,10 @@ def test_new_patients_of_the_training_disease_pass(guarded):
     new = build_cohort("tumour-desi", root / "new", n_patients=1, shape=SHAPE, first_patient=1000)
     for slide in new.slides:
         report = _check(model, slide.imzml)
-        assert report.share_found == 1.0 and not any("profile" in w or "floor" in w for w in report.warnings)
+        # a new patient may barely express one of the 24 ions on a 40 x 40 slide (v0.3.0: 23 of 24 found):
+        # the guard tolerates that share of missing channels without any warning
+        assert report.share_found >= WARN_FOUND and not any("profile" in w or "floor" in w or "carry signal" in w
+                                                           for w in report.warnings)
 
 
 @pytest.mark.parametrize("instrument", sorted(set(INSTRUMENT_PRESETS) - {"desi"}))
