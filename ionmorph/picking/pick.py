@@ -648,7 +648,7 @@ def pick_peaks(
             spent = timings.get("statistics", 0.0)
             hook = None if statistics is None else _statistics_hook(statistics, start, work_mask, timings)
             x = net.prepare(images, work_mask, each_normalised=hook)
-            t2 = time.perf_counter() - (timings.get("statistics", 0.0) - spent)   # preprocess without the statistics
+            t2 = time.perf_counter()
             p = clf.predict_proba(x)
             proba[start:start + len(x)] = p
             block_score = p[:, cols].sum(axis=1)
@@ -663,7 +663,7 @@ def pick_peaks(
                 timings["coherence"] = timings.get("coherence", 0.0) + time.perf_counter() - t4
             scores[start:start + len(x)] = block_score
             timings["ion_images"] += t1 - t
-            timings["preprocess"] += t2 - t1
+            timings["preprocess"] += t2 - t1 - (timings.get("statistics", 0.0) - spent)   # without the statistics
             timings["inference"] += t3 - t2
             bar.update(len(x))
             del images, x   # before the next block is extracted: one block of images in memory at a time

@@ -49,6 +49,9 @@ def test_learned_score_is_the_heads_prediction(weights):
     expected = net.ranking_head.predict(head_inputs(net.ranking_head.features, res.proba, net.classes, stats))
     np.testing.assert_allclose(res.score, expected, atol=1e-6)
     assert res.scoring == HEAD_SCORE and "statistics" in res.timings
+    t = res.timings      # every step counted once: the statistics are not also in preprocessing or inference
+    parts = sum(t[k] for k in ("reading", "model", "ion_images", "preprocess", "inference", "statistics"))
+    assert parts <= t["total"] + 1e-3 and min(t.values()) >= 0
     assert set(np.flatnonzero(res.picked)) <= {0, 2, 4}     # the smooth images, not the speckle
     assert "ranking head" in score_source(HEAD_SCORE, net.informative)
 
