@@ -8,7 +8,7 @@ unmeasured (0, outside the working mask). Per-pixel normalisation (TIC, RMS) is 
 pixel before the mean, as it would be at full resolution.
 
 :func:`bin_factor` chooses the smallest b that brings both sides to at most a given number of
-cells; :meth:`ionmorph.io.msi.MSIData.ion_images` bins inside its streaming pass (``bin=``), so a
+cells; :meth:`ionmorph.io.msi.MSIData.ion_images` bins inside its streaming pass (``binning=``), so a
 million-pixel section never holds full-resolution images of all its candidates; :func:`bin_images`
 bins an in-memory stack the same way.
 """

@@ -339,9 +339,9 @@ class MSIReader(MSILayout):
             of intensities with lo <= m/z <= hi (inclusive), divided by the pixel's normalisation
             factor; unmeasured pixels (cells) are 0.
         """
-        factor = norm if isinstance(norm, np.ndarray) else norm_factor(self, check_norm(norm), progress=progress)
-        if int(binning) < 1:
+        if int(binning) < 1:       # before the factor's pass over the file
             raise InputError(f"binning must be a positive number of pixels, got {binning!r}")
+        factor = norm if isinstance(norm, np.ndarray) else norm_factor(self, check_norm(norm), progress=progress)
         if binning == 1:
             return normalise(self._window_images(mz, ppm, tol_da, progress, chunk), factor)
         if factor is not None and factor.shape != self.shape:
