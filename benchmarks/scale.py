@@ -422,6 +422,8 @@ def _runs_table(r: dict) -> list[str]:
         return []
     rows = [("detected, working raster (default)", e), ("detected, full resolution (baseline)", full)]
     rows += [] if many is None else [("topped up, working raster (default)", many)]
+    from ionmorph.io.binning import binned_shape
+
     h, w = e["shape"]
     lines = ["## Working raster against full resolution", "",
              "`pick_peaks` scores rasters above `WORKING_SIDE` px per side binned (cell means over measured pixels, "
@@ -430,7 +432,7 @@ def _runs_table(r: dict) -> list[str]:
              "inference (s) | statistics (s) | peak RSS (MiB) |", "|---|---|---|---|---|---|---|---|---|---|"]
     for name, v in rows:
         b, t = v["binning"], v["pick_timings"]
-        raster = f"{-(-h // b)} x {-(-w // b)} (bin {b})" if b > 1 else f"{h} x {w}"
+        raster = "{} x {}".format(*binned_shape((h, w), b)) + (f" (bin {b})" if b > 1 else "")
         lines.append(f"| {name} | {v['n_candidates']:,} | {raster} | {v['total_s']:.1f} | {v['stages']['pick_peaks']['s']:.1f} | "
                      f"{t.get('ion_images', 0):.1f} | {t.get('preprocess', 0):.1f} | {t.get('inference', 0):.1f} | "
                      f"{t.get('statistics', 0):.1f} | {v['peak_rss_mib']:.0f} |")

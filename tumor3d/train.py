@@ -18,8 +18,9 @@ accuracy (:attr:`TrainConfig.smoothing`; one epoch's BA on two or three patients
 validation loss, raw and smoothed validation BA) are recorded. The scikit-learn
 baselines need no stopping rule and train on all training patients.
 
-Selections: label-free ``ionmorphnet`` (the method under test), ``random``, ``intensity``;
-ablations ``ionmorphnet-tissue`` (without the off-sample class), ``ionmorphnet-diverse``
+Selections: label-free ``ionmorphnet`` (the method under test: the score ``pick_peaks`` ranks by),
+``random``, ``intensity``; ablations ``ionmorphnet-probabilities`` (the class sum of SPEC 5, the rule
+before the ranking head), ``ionmorphnet-tissue`` (without the off-sample class), ``ionmorphnet-diverse``
 (IonMorphNet scores with a diversity rule, :func:`diverse_channels`) and ``supervised`` (candidates
 ranked by the training folds' labels inside the CV, :func:`supervised_scores`).
 """
